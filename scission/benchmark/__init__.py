@@ -1,0 +1,1 @@
+"""Block-by-block benchmarking of Keras models (the only TensorFlow code; imported lazily)."""
