@@ -199,7 +199,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
     sent = [0.0] * len(tiers)
     transfer_s = 0.0
     zeroed = False
-    for sender, receiver in zip(path, path[1:]):
+    for sender, receiver in zip(path, path[1:], strict=False):
         _, cand, lo, hi = segments[sender]
         if hi > lo:
             payload = cand.output_bytes[hi - 1]
