@@ -1,0 +1,366 @@
+"""Topology spec and loader: nodes with CPU/memory limits and links with rate, RTT, jitter and loss (pure).
+
+A topology file is YAML with explicit units; pydantic checks its shape, then it becomes frozen
+dataclasses. Every error is a TopologyError whose message starts with the field path, e.g.
+"links[1].bandwidth: '20' has no unit; use kbit, mbit or gbit".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from emulator.errors import TopologyError
+
+__all__ = [
+    "TIERS",
+    "LinkSpec",
+    "NodeSpec",
+    "TopologySpec",
+    "check_fits_host",
+    "load_topology",
+    "parse_bandwidth_mbps",
+    "parse_duration_ms",
+    "parse_loss_pct",
+    "parse_memory_bytes",
+    "topology_from_dict",
+]
+
+TIERS = ("device", "edge", "cloud")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_NUMBER_UNIT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/%]*)\s*$")
+
+_BANDWIDTH_UNITS_MBPS = {"kbit": 1e-3, "mbit": 1.0, "gbit": 1e3}
+_DURATION_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_MEMORY_UNITS_BYTES = {"k": 1024, "m": 1024**2, "g": 1024**3, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def _split(value: Any, allowed: dict[str, float], what: str) -> tuple[float, str]:
+    """Split '1.6mbit' into (1.6, 'mbit'); a bare number is refused because units are never implied."""
+    units = sorted(allowed, key=allowed.get)
+    choices = units[0] if len(units) == 1 else ", ".join(units[:-1]) + " or " + units[-1]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a {what}; write e.g. '10{next(iter(allowed))}'")
+    text = str(value)
+    match = _NUMBER_UNIT_RE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a {what}; use a number followed by {choices}")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if not unit:
+        raise ValueError(f"{text!r} has no unit; use {choices}")
+    if unit not in allowed:
+        raise ValueError(f"{text!r} has unknown unit {unit!r}; use {choices}")
+    return number, unit
+
+
+def parse_bandwidth_mbps(value: Any) -> float:
+    """'1.6mbit' -> 1.6; '500kbit' -> 0.5; '1gbit' -> 1000 (decimal units, like tc)."""
+    number, unit = _split(value, _BANDWIDTH_UNITS_MBPS, "bandwidth")
+    mbps = number * _BANDWIDTH_UNITS_MBPS[unit]
+    if not mbps > 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return mbps
+
+
+def parse_duration_ms(value: Any) -> float:
+    """'66.7ms' -> 66.7; '0.1s' -> 100; '500us' -> 0.5."""
+    number, unit = _split(value, _DURATION_UNITS_MS, "duration")
+    return number * _DURATION_UNITS_MS[unit]
+
+
+def parse_loss_pct(value: Any) -> float:
+    """'1%' -> 1.0; 0 may be written bare because zero loss has no unit to get wrong."""
+    if not isinstance(value, bool) and isinstance(value, int | float) and value == 0:
+        return 0.0
+    number, _ = _split(value, {"%": 1.0}, "loss percentage")
+    if number > 100:
+        raise ValueError(f"{value!r} outside 0-100%")
+    return number
+
+
+def parse_memory_bytes(value: Any) -> int:
+    """'1g' -> 1073741824 (binary units, like docker)."""
+    number, unit = _split(value, _MEMORY_UNITS_BYTES, "memory size")
+    size = int(number * _MEMORY_UNITS_BYTES[unit])
+    if size < 64 * 1024**2:
+        raise ValueError(f"{value!r} is below the 64m a node needs")
+    return size
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One container: a tier (device/edge/cloud) with a CPU share (cores) and a memory cap."""
+
+    name: str
+    tier: str
+    cpus: float
+    memory_bytes: int
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise TopologyError(
+                f"node name {self.name!r} must be lower-case letters, digits and '-', starting with a letter, max 31"
+            )
+        if self.tier not in TIERS:
+            raise TopologyError(f"node {self.name}: tier {self.tier!r} is not one of {', '.join(TIERS)}")
+        if not (math.isfinite(self.cpus) and self.cpus > 0):
+            raise TopologyError(f"node {self.name}: cpus {self.cpus} must be greater than zero")
+        if self.memory_bytes <= 0:
+            raise TopologyError(
+                f"node {self.name}: memory {self.memory_bytes} bytes must be greater than zero"
+            )
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """An undirected link shaped the same way in both directions; rtt_ms is split half per direction."""
+
+    a: str
+    b: str
+    bandwidth_mbps: float
+    rtt_ms: float
+    jitter_ms: float = 0.0
+    loss_pct: float = 0.0
+
+    def __post_init__(self) -> None:
+        where = f"link {self.a}-{self.b}"
+        if self.a == self.b:
+            raise TopologyError(f"{where}: a link needs two different nodes")
+        if not (math.isfinite(self.bandwidth_mbps) and self.bandwidth_mbps > 0):
+            raise TopologyError(f"{where}: bandwidth {self.bandwidth_mbps} Mbit/s must be greater than zero")
+        if not (math.isfinite(self.rtt_ms) and self.rtt_ms >= 0):
+            raise TopologyError(f"{where}: rtt {self.rtt_ms} ms must be >= 0")
+        if not (math.isfinite(self.jitter_ms) and self.jitter_ms >= 0):
+            raise TopologyError(f"{where}: jitter {self.jitter_ms} ms must be >= 0")
+        if not (math.isfinite(self.loss_pct) and 0 <= self.loss_pct <= 100):
+            raise TopologyError(f"{where}: loss {self.loss_pct}% outside 0-100%")
+
+    @property
+    def one_way_delay_ms(self) -> float:
+        return self.rtt_ms / 2
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Order-independent identity: the two node names sorted."""
+        return tuple(sorted((self.a, self.b)))  # type: ignore[return-value]
+
+    def connects(self, x: str, y: str) -> bool:
+        return {x, y} == {self.a, self.b}
+
+    def with_changes(self, **changes: float) -> LinkSpec:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    """A named set of nodes and links; nodes without a link between them cannot reach each other."""
+
+    name: str
+    nodes: tuple[NodeSpec, ...]
+    links: tuple[LinkSpec, ...]
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise TopologyError(
+                f"name {self.name!r} must be lower-case letters, digits and '-', starting with a letter, max 31"
+            )
+        if not self.nodes:
+            raise TopologyError("nodes: a topology needs at least one node")
+        seen: set[str] = set()
+        for i, node in enumerate(self.nodes):
+            if node.name in seen:
+                raise TopologyError(f"nodes[{i}].name: duplicate node name {node.name!r}")
+            seen.add(node.name)
+        pairs: set[tuple[str, str]] = set()
+        for i, link in enumerate(self.links):
+            for end in ("a", "b"):
+                if getattr(link, end) not in seen:
+                    raise TopologyError(
+                        f"links[{i}].{end}: unknown node {getattr(link, end)!r}; known: {', '.join(sorted(seen))}"
+                    )
+            if link.key in pairs:
+                raise TopologyError(f"links[{i}]: duplicate link {link.a}-{link.b}")
+            pairs.add(link.key)
+
+    def node(self, name: str) -> NodeSpec | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def link(self, a: str, b: str) -> LinkSpec | None:
+        return next((lk for lk in self.links if lk.connects(a, b)), None)
+
+    def neighbours(self, name: str) -> tuple[str, ...]:
+        return tuple(lk.b if lk.a == name else lk.a for lk in self.links if name in (lk.a, lk.b))
+
+    def with_link(self, link: LinkSpec) -> TopologySpec:
+        """A copy with the link between link.a and link.b replaced (runtime changes keep the spec current)."""
+        if self.link(link.a, link.b) is None:
+            raise TopologyError(f"no link {link.a}-{link.b} in topology {self.name}")
+        links = tuple(link if lk.connects(link.a, link.b) else lk for lk in self.links)
+        return replace(self, links=links)
+
+    def with_node(self, node: NodeSpec) -> TopologySpec:
+        if self.node(node.name) is None:
+            raise TopologyError(f"no node {node.name} in topology {self.name}")
+        return replace(self, nodes=tuple(node if n.name == node.name else n for n in self.nodes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form back (numbers with units), so a running topology can be saved and reloaded."""
+        return {
+            "name": self.name,
+            "nodes": [
+                {"name": n.name, "tier": n.tier, "cpus": n.cpus, "memory": f"{n.memory_bytes // 1024**2}m"}
+                for n in self.nodes
+            ],
+            "links": [
+                {
+                    "a": lk.a,
+                    "b": lk.b,
+                    "bandwidth": f"{lk.bandwidth_mbps * 1000:g}kbit",
+                    "rtt": f"{lk.rtt_ms:g}ms",
+                    "jitter": f"{lk.jitter_ms:g}ms",
+                    "loss": f"{lk.loss_pct:g}%",
+                }
+                for lk in self.links
+            ],
+        }
+
+
+def check_fits_host(spec: TopologySpec, host_cpus: int | None = None) -> None:
+    """Refuse nodes asking for more cores than the host has (docker would refuse later, after starting others)."""
+    host_cpus = host_cpus or os.cpu_count() or 1
+    for i, node in enumerate(spec.nodes):
+        if node.cpus > host_cpus:
+            raise TopologyError(
+                f"nodes[{i}].cpus: {node.cpus:g} for node {node.name} is more than the {host_cpus} cpus this host has"
+            )
+
+
+# --- file schema (pydantic) ------------------------------------------------------------------------
+
+
+class _NodeModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    tier: str
+    cpus: float
+    memory: int
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{value!r} is not a number of cores; write e.g. 0.5")
+        if not value > 0:
+            raise ValueError(f"{value!r} must be greater than zero")
+        return float(value)
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> int:
+        return parse_memory_bytes(value)
+
+    @field_validator("tier")
+    @classmethod
+    def _tier(cls, value: str) -> str:
+        if value not in TIERS:
+            raise ValueError(f"{value!r} is not one of {', '.join(TIERS)}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} must be lower-case letters, digits and '-', starting with a letter, max 31"
+            )
+        return value
+
+
+class _LinkModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    a: str
+    b: str
+    bandwidth: float
+    rtt: float
+    jitter: float = 0.0
+    loss: float = 0.0
+
+    @field_validator("bandwidth", mode="before")
+    @classmethod
+    def _bandwidth(cls, value: Any) -> float:
+        return parse_bandwidth_mbps(value)
+
+    @field_validator("rtt", "jitter", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration_ms(value)
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss(cls, value: Any) -> float:
+        return parse_loss_pct(value)
+
+
+class _TopologyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    nodes: list[_NodeModel]
+    links: list[_LinkModel] = []
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "is missing"
+    elif err["type"] == "extra_forbidden":
+        msg = "is not a known field"
+    return f"{_field_path(tuple(err['loc']))}: {msg}"
+
+
+def topology_from_dict(data: Any) -> TopologySpec:
+    """Validate a parsed YAML document; raises TopologyError naming the first bad field."""
+    if not isinstance(data, dict):
+        raise TopologyError("a topology must be a mapping with name, nodes and links")
+    try:
+        model = _TopologyModel.model_validate(data)
+    except ValidationError as exc:
+        raise TopologyError(_first_error(exc)) from None
+    nodes = tuple(NodeSpec(n.name, n.tier, n.cpus, n.memory) for n in model.nodes)
+    links = tuple(LinkSpec(lk.a, lk.b, lk.bandwidth, lk.rtt, lk.jitter, lk.loss) for lk in model.links)
+    return TopologySpec(model.name, nodes, links)
+
+
+def load_topology(path: str | Path) -> TopologySpec:
+    """Read and validate a topology YAML file; every problem is one TopologyError line naming file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TopologyError(f"topology file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError(f"cannot read topology file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise TopologyError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    try:
+        return topology_from_dict(data)
+    except TopologyError as exc:
+        raise TopologyError(f"{path}: {exc}") from None
