@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+from scission.errors import MissingNetworkPair
 from scission.problem import Configuration, Problem, evaluate, satisfies
 
 
@@ -31,7 +32,10 @@ def all_configurations(problem: Problem) -> Iterator[Configuration]:
             [c.name for c in tiers[i].candidates] if (i == 0 or counts[i]) else [None] for i in range(len(tiers))
         ]
         for resources in itertools.product(*choices):
-            yield evaluate(problem, resources, counts)
+            try:
+                yield evaluate(problem, resources, counts)
+            except MissingNetworkPair:
+                continue  # only reachable for configurations the constraints exclude (see check_network)
 
 
 def brute_force(problem: Problem, k: int = 5) -> list[Configuration]:

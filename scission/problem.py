@@ -211,6 +211,11 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
         link = problem.network.link(segments[sender][1].name, segments[receiver][1].name)
         sent[sender] = payload
         transfer_s += link.rtt_ms / 1000 + payload / link.bandwidth_bytes_per_s
+    if zeroed and path[-1] < len(tiers) - 1:
+        # The original kept the last edge's output in its reported bytes (and upload filter) once the
+        # device's payload had been zeroed, although nothing follows it; only the final tier is exempt.
+        _, cand, lo, hi = segments[path[-1]]
+        sent[path[-1]] = cand.output_bytes[hi - 1]
     placements = []
     for index, cand, lo, hi in segments:
         runs = hi > lo
