@@ -1,0 +1,33 @@
+"""Shared fixtures and the rule that Docker-backed tests fail, not skip, under CI=true."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LEGACY_DIR = REPO / "tests" / "data" / "legacy"
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+def console_script(name: str) -> str:
+    """The console script in .venv/bin when it exists (the README's set-up), else on PATH."""
+    candidate = VENV_BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"console script {name!r} is not installed; run the README's set-up")
+    return found
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def legacy_dir() -> Path:
+    return LEGACY_DIR

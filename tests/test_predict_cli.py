@@ -1,0 +1,138 @@
+"""`scission predict` as a user runs it: the console script, its output lines, its errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, console_script
+
+
+def run(*args, cwd=None):
+    return subprocess.run([console_script("scission"), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_vgg19_with_criteria_matches_the_original(legacy_dir):
+    result = run("predict", str(legacy_dir), "network_stats.csv", "vgg19", "-d", "!-1", "-e", "10", "-c", "16")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "[1] 9.0106s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 11, Cloud(6700k(GPU)) = 12 - 25"
+    assert lines[1] == "[2] 9.0594s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(2500) = 7 - 11, Cloud(6700k(GPU)) = 12 - 25"
+    assert len(lines) == 5
+
+
+def test_mobilenet_device_only(legacy_dir):
+    result = run("predict", str(legacy_dir), "network_stats.csv", "mobilenet")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == (
+        "[1] 0.3444s - 0.0000MB - Device(raspi4) = 0 - 92, Edge(None) = -1 - -1, Cloud(None) = -1 - -1"
+    )
+
+
+def test_network_csv_resolves_in_folder_then_cwd(legacy_dir, tmp_path):
+    shutil.copy(legacy_dir / "network_stats_wired.csv", tmp_path / "mine.csv")
+    result = run("predict", str(legacy_dir), "mine.csv", "resnet50", "--result-count", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_json_and_plot(legacy_dir, tmp_path):
+    plot = tmp_path / "best.png"
+    result = run("predict", str(legacy_dir), "network_stats.csv", "vgg19", "--json", "--plot", str(plot),
+                 "--result-count", "3")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [d["rank"] for d in data] == [1, 2, 3]
+    best = data[0]
+    assert {"latency_s", "transfer_bytes", "tiers"} <= set(best)
+    assert [t["tier"] for t in best["tiers"]] == ["device", "edge", "cloud"]
+    assert {"resource", "first_layer", "last_layer", "compute_s", "sent_bytes"} <= set(best["tiers"][0])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_results_message(legacy_dir):
+    result = run("predict", str(legacy_dir), "network_stats.csv", "vgg19", "-d", "-1", "-e", "-1", "-c", "-1")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "No results for the specified configuration"
+
+
+def test_more_tiers_from_the_cli(tmp_path, legacy_dir):
+    # The same machine files under a four-tier naming: device -> gateway -> edge -> cloud.
+    for f in legacy_dir.glob("*.dat"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(tmp_path / "edge-2500.dat", tmp_path / "gateway-2500.dat")
+    (tmp_path / "edge-2500.dat").unlink()
+    shutil.copy(legacy_dir / "network_stats.csv", tmp_path / "net.csv")
+    with open(tmp_path / "net.csv", "a") as f:
+        f.write("2500,vm2Core,5,100\n")
+    result = run("predict", str(tmp_path), "net.csv", "vgg19", "--tiers", "device,gateway,edge,cloud",
+                 "--criteria", "gateway=!-1", "--json")
+    assert result.returncode == 0, result.stderr
+    best = json.loads(result.stdout)[0]
+    assert [t["tier"] for t in best["tiers"]] == ["device", "gateway", "edge", "cloud"]
+    assert best["tiers"][1]["resource"] == "2500" and best["tiers"][1]["first_layer"] >= 0
+
+
+def _bad_inputs(legacy_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    badcsv = tmp_path / "bad.csv"
+    badcsv.write_text("source,destination,ping(ms),bandwidth(mbps)\nraspi4,2500, 66.7\n")
+    partial = tmp_path / "partial.csv"
+    partial.write_text("source,destination,ping(ms),bandwidth(mbps)\nraspi4,2500,66.7,1.6\n")
+    hostile_dir = tmp_path / "hostile"
+    hostile_dir.mkdir()
+    (hostile_dir / "device-x.dat").write_bytes(pickle.dumps(print, protocol=3))
+    d = str(legacy_dir)
+    return {
+        "missing folder": (["predict", str(tmp_path / "nope"), "n.csv", "vgg19"], "does not exist"),
+        "missing csv": (["predict", d, "nope.csv", "vgg19"], "does not exist"),
+        "no profiles": (["predict", str(empty), str(badcsv), "vgg19"], "no profiles in"),
+        "unknown model": (["predict", d, "network_stats.csv", "alexnet"], "known models: densenet121"),
+        "malformed row": (["predict", d, str(badcsv), "vgg19"], "line 2: expected 4 fields"),
+        "missing pair": (["predict", d, str(partial), "vgg19"], "no row for raspi4 -> "),
+        "bad criteria": (["predict", d, "network_stats.csv", "vgg19", "-d", "3,,4"], "empty item"),
+        "negative layer": (["predict", d, "network_stats.csv", "vgg19", "-e", "-7"], "negative"),
+        "hostile pickle": (["predict", str(hostile_dir), str(badcsv), "vgg19"], "refusing to load global"),
+        "negative size": (["predict", d, "network_stats.csv", "vgg19", "-i", "-3"], "must not be negative"),
+        "unknown unit": (["predict", d, "network_stats.csv", "vgg19", "--device-upload", "3 parsecs"], "unknown unit"),
+        "bad time": (["predict", d, "network_stats.csv", "vgg19", "--edge-time", "fast"], "unknown unit"),
+        "count": (["predict", d, "network_stats.csv", "vgg19", "--result-count", "0"], "at least 1"),
+        "unknown flag": (["predict", d, "network_stats.csv", "vgg19", "--frobnicate"], "unrecognized arguments"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing folder", "missing csv", "no profiles", "unknown model", "malformed row", "missing pair",
+     "bad criteria", "negative layer", "hostile pickle", "negative size", "unknown unit", "bad time", "count",
+     "unknown flag"],
+)
+def test_bad_input_is_one_line_and_exit_2(case, legacy_dir, tmp_path):
+    args, message = _bad_inputs(legacy_dir, tmp_path)[case]
+    result = run(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_keeps_heavy_libraries_out_of_its_import_path(legacy_dir):
+    code = (
+        "import sys\n"
+        "from scission.cli import main\n"
+        f"main(['predict', {str(legacy_dir)!r}, 'network_stats.csv', 'vgg19'])\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'matplotlib', 'pandas', 'pyarrow', 'docker', 'simpy') "
+        "if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
