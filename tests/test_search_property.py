@@ -43,7 +43,7 @@ def problems(draw):
             if a != b and draw(st.integers(0, 19)) > 0:  # now and then a pair is missing
                 links.append(NetworkLink(a, b, draw(st.floats(0, 200)), draw(st.floats(0.5, 100))))
     constraints = {}
-    for t, tier in enumerate(tiers):
+    for tier in tiers:
         if not draw(st.booleans()):
             continue
         names_t = [c.name for c in tier.candidates]
@@ -121,7 +121,7 @@ def test_latency_never_rises_when_bandwidth_rises(problem, factor):
         return
     before = search(problem, 1)
     faster = NetworkTable(
-        NetworkLink(l.source, l.destination, l.rtt_ms, l.bandwidth_mbps * factor) for l in problem.network
+        NetworkLink(ln.source, ln.destination, ln.rtt_ms, ln.bandwidth_mbps * factor) for ln in problem.network
     )
     after = search(Problem(problem.tiers, faster, problem.input_bytes, problem.constraints, False), 1)
     if before and not problem.legacy_zero_rule:
