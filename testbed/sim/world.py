@@ -1,0 +1,408 @@
+"""The simulated world: topology nodes bound to profiled resources, device paths, splits and hop plans.
+
+A *split* gives each tier (device, edge, cloud) a contiguous, possibly empty run of blocks and applies to
+every device; a *hop plan* is that split on one device's path: compute stages on nodes and transfer
+stages on directed links, in order. Searching for splits is scission's job (``scission.partition``):
+this module only builds the problem it searches, with the simulator's own physics, so that a split's
+zero-load simulated latency equals its scission cost exactly:
+
+- a hop costs ``rtt_ms / 2`` of propagation (one way) plus ``bytes / bandwidth`` per link on its route
+  (store-and-forward per link), so the problem's network table holds the one-way delay as ``rtt_ms`` and
+  the harmonic bandwidth of the route;
+- a block's time is its profile time divided by the node's speed and by its single-request rate under
+  background load, ``min(1, capacity * (1 - load))``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scission.network import BYTES_PER_S_PER_MBPS, NetworkLink, NetworkTable
+from scission.partition import candidate_from_model, search_problem
+from scission.problem import DEFAULT_INPUT_BYTES, Configuration, Problem, Tier, evaluate
+from scission.profiles import ModelProfile, Profile
+from testbed.errors import ConfigurationError, ResourceMissing, SimulationFileError, TestbedError
+
+__all__ = [
+    "TIERS",
+    "DevicePath",
+    "HopPlan",
+    "NodeModel",
+    "Split",
+    "Stage",
+    "World",
+    "mathis_cap_bytes_per_s",
+]
+
+TIERS = ("device", "edge", "cloud")
+MSS_BYTES = 1460
+_RANGE_RE = re.compile(r"^\s*([a-z]+)\s*:\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+def mathis_cap_bytes_per_s(rtt_ms: float, loss_pct: float) -> float:
+    """Per-flow TCP throughput ceiling under random loss (Mathis et al. 1997); inf without loss."""
+    if loss_pct <= 0:
+        return math.inf
+    rtt_s = max(rtt_ms, 0.1) / 1000
+    return MSS_BYTES / rtt_s * 1.22 / math.sqrt(loss_pct / 100)
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    """A topology node as the simulator sees it: PS capacity (requests at full speed) and speed factor."""
+
+    name: str
+    tier: str
+    resource: str
+    capacity: float
+    speed: float
+    profile: ModelProfile
+
+
+@dataclass(frozen=True)
+class Split:
+    """Block counts per tier (device, edge, cloud); the identity of a configuration across devices."""
+
+    counts: tuple[int, int, int]
+
+    @property
+    def id(self) -> str:
+        parts, start = [], 0
+        for tier, count in zip(TIERS, self.counts, strict=True):
+            if count:
+                parts.append(f"{tier}:{start}-{start + count - 1}")
+            start += count
+        return ",".join(parts)
+
+    @classmethod
+    def parse(cls, text: str, block_count: int) -> Split:
+        """'device:0-9,edge:10-65' (inclusive block ranges, in tier order) or device-/edge-/cloud-only."""
+        text = text.strip()
+        natives = {"device-only": 0, "edge-only": 1, "cloud-only": 2}
+        if text in natives:
+            counts = [0, 0, 0]
+            counts[natives[text]] = block_count
+            return cls(tuple(counts))
+        counts = [0, 0, 0]
+        expected, last_tier = 0, -1
+        for part in text.split(","):
+            if part.strip() in ("device:-", ""):
+                continue
+            m = _RANGE_RE.match(part)
+            if m is None:
+                raise ConfigurationError(
+                    f"unknown configuration {text!r}: {part.strip()!r} is not 'tier:first-last' (e.g. 'device:0-9,edge:10-65')"
+                )
+            tier, lo, hi = m.group(1), int(m.group(2)), int(m.group(3))
+            if tier not in TIERS:
+                raise ConfigurationError(f"unknown configuration {text!r}: tier {tier!r} is not one of {', '.join(TIERS)}")
+            index = TIERS.index(tier)
+            if index <= last_tier:
+                raise ConfigurationError(f"unknown configuration {text!r}: tiers must appear once each, in order device, edge, cloud")
+            if lo != expected or hi < lo:
+                raise ConfigurationError(
+                    f"unknown configuration {text!r}: {tier} runs blocks {lo}-{hi} but the next block to run is {expected}"
+                )
+            counts[index] = hi - lo + 1
+            expected, last_tier = hi + 1, index
+        if expected != block_count:
+            raise ConfigurationError(
+                f"unknown configuration {text!r}: it covers blocks 0-{expected - 1} but the model has blocks 0-{block_count - 1}"
+            )
+        return cls(tuple(counts))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a hop plan: compute blocks first..last on a node, or carry bytes over a directed link."""
+
+    kind: str  # "compute" | "link"
+    node: str | None = None
+    first_block: int = -1
+    last_block: int = -1
+    link: tuple[str, str] | None = None
+    size_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class HopPlan:
+    device: str
+    split: Split
+    stages: tuple[Stage, ...]
+
+
+@dataclass(frozen=True)
+class DevicePath:
+    """The node of each tier a device's requests may use (None when the topology has none reachable)."""
+
+    device: str
+    nodes: tuple[str | None, str | None, str | None]
+
+
+class World:
+    """Topology + profiles + node->resource mapping for one model; pure (numpy only, no SimPy)."""
+
+    def __init__(
+        self,
+        topology,
+        profiles: Sequence[Profile],
+        resources: Mapping[str, str],
+        model: str,
+        input_bytes: float | None = None,
+        overrides: Mapping | None = None,
+        profiles_label: str = "the profile folder",
+    ):
+        self.topology = topology
+        self.model = model.lower()
+        overrides = dict(overrides or {})
+        by_label = {p.resource.label: p for p in profiles}
+        for key in list(resources) + list(overrides):
+            if topology.node(key) is None and key not in TIERS:
+                known = ", ".join(n.name for n in topology.nodes)
+                raise SimulationFileError(f"resources/nodes: {key!r} is not a node of topology {topology.name} (nodes: {known})")
+        self.nodes: dict[str, NodeModel] = {}
+        for node in topology.nodes:
+            label = resources.get(node.name, resources.get(node.tier))
+            if label is None:
+                continue  # an unmapped node can still forward traffic but cannot run blocks
+            profile = by_label.get(label)
+            if profile is None:
+                raise ResourceMissing(
+                    f"node {node.name} uses resource {label!r}, which {profiles_label} does not have "
+                    f"(it has: {', '.join(sorted(by_label))})",
+                    node=node.name, resource=label,
+                )
+            mp = profile.models.get(self.model)
+            if mp is None:
+                raise ResourceMissing(
+                    f"resource {label} (node {node.name}) has no profile of model {self.model!r} "
+                    f"(it has: {', '.join(sorted(profile.models))})",
+                    node=node.name, resource=label,
+                )
+            ov = overrides.get(node.name) or overrides.get(node.tier)
+            capacity = ov.capacity if ov is not None and ov.capacity is not None else max(1.0, node.cpus)
+            speed = ov.speed if ov is not None else 1.0
+            self.nodes[node.name] = NodeModel(node.name, node.tier, label, capacity, speed, mp)
+        counts = {n.resource: len(n.profile.blocks) for n in self.nodes.values()}
+        if len(set(counts.values())) > 1:
+            raise ResourceMissing(f"the resources profile {self.model} with different block counts: {counts}")
+        devices = [n.name for n in topology.nodes if n.tier == "device" and n.name in self.nodes]
+        if not devices:
+            raise ResourceMissing("no device node of the topology is mapped to a resource in resources")
+        self.block_count = next(iter(counts.values()))
+        first = self.nodes[devices[0]].profile
+        self.input_bytes = float(input_bytes or first.input_bytes or DEFAULT_INPUT_BYTES)
+        self.paths = {d: self._device_path(d) for d in devices}
+        self._routes: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        self._search_cache: dict[tuple, list[Configuration]] = {}
+
+    # --- structure --------------------------------------------------------------------------------
+
+    @property
+    def devices(self) -> list[str]:
+        return list(self.paths)
+
+    def _bfs(self, start: str) -> dict[str, list[str]]:
+        prev: dict[str, str | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            x = queue.popleft()
+            for y in self.topology.neighbours(x):
+                if y not in prev:
+                    prev[y] = x
+                    queue.append(y)
+        paths = {}
+        for node in prev:
+            seq, cur = [], node
+            while cur is not None:
+                seq.append(cur)
+                cur = prev[cur]
+            paths[node] = seq[::-1]
+        return paths
+
+    def _device_path(self, device: str) -> DevicePath:
+        reach = self._bfs(device)
+        chosen: list[str | None] = [device, None, None]
+        for index, tier in ((1, "edge"), (2, "cloud")):
+            options = [n for n in reach if n in self.nodes and self.nodes[n].tier == tier]
+            options.sort(key=lambda n: (len(reach[n]), n))
+            chosen[index] = options[0] if options else None
+        return DevicePath(device, tuple(chosen))
+
+    def route(self, a: str, b: str) -> tuple[tuple[str, str], ...]:
+        """Directed links from a to b along the fewest hops."""
+        key = (a, b)
+        if key not in self._routes:
+            seq = self._bfs(a).get(b)
+            if seq is None:
+                raise ConfigurationError(f"node {b} cannot be reached from node {a} in topology {self.topology.name}")
+            self._routes[key] = tuple(zip(seq, seq[1:], strict=False))
+        return self._routes[key]
+
+    def directed_links(self) -> list[tuple[str, str]]:
+        out = []
+        for lk in self.topology.links:
+            out += [(lk.a, lk.b), (lk.b, lk.a)]
+        return out
+
+    # --- splits and plans -------------------------------------------------------------------------
+
+    def parse_split(self, text: str) -> Split:
+        return Split.parse(text, self.block_count)
+
+    def check_split(self, split: Split) -> None:
+        for device, path in self.paths.items():
+            for tier, count, node in zip(TIERS, split.counts, path.nodes, strict=True):
+                if count and node is None:
+                    raise ConfigurationError(
+                        f"configuration {split.id} runs blocks on the {tier} tier, but device {device} reaches no "
+                        f"{tier} node with a resource"
+                    )
+
+    def plan(self, device: str, split: Split) -> HopPlan:
+        path = self.paths[device]
+        stages: list[Stage] = []
+        start = 0
+        current = device
+        payload = self.input_bytes
+        for node, count in zip(path.nodes, split.counts, strict=True):
+            if count == 0:
+                continue
+            if node is None:
+                raise ConfigurationError(f"configuration {split.id} needs a node that device {device} cannot reach")
+            if node != current:
+                for hop in self.route(current, node):
+                    stages.append(Stage("link", link=hop, size_bytes=payload))
+                current = node
+            stages.append(Stage("compute", node=node, first_block=start, last_block=start + count - 1))
+            start += count
+            payload = float(self.nodes[node].profile.blocks[start - 1].output_bytes)
+        return HopPlan(device, split, tuple(stages))
+
+    # --- the problem scission searches ------------------------------------------------------------
+
+    def problem(self, device: str, bandwidth_mbps: Mapping, load: Mapping) -> Problem:
+        """The device's partition problem under the given conditions (candidates named by node)."""
+        path = self.paths[device]
+        tiers = []
+        for tier, node in zip(TIERS, path.nodes, strict=True):
+            if node is None:
+                tiers.append(Tier(tier, ()))
+                continue
+            nm = self.nodes[node]
+            rate = min(1.0, nm.capacity * (1 - load.get(node, 0.0))) * nm.speed
+            cand = candidate_from_model(node, nm.profile)
+            scaled = tuple(t / rate for t in cand.latencies_s)
+            tiers.append(Tier(tier, (type(cand)(node, scaled, cand.output_bytes, cand.first_layers, cand.last_layers),)))
+        links = []
+        present = [n for n in path.nodes if n is not None]
+        for i, a in enumerate(present):
+            for b in present[i + 1:]:
+                one_way_ms, inv_bw = 0.0, 0.0
+                for hop in self.route(a, b):
+                    spec = self.topology.link(*hop)
+                    bw = bandwidth_mbps.get(hop, spec.bandwidth_mbps) * BYTES_PER_S_PER_MBPS
+                    bw = min(bw, mathis_cap_bytes_per_s(spec.rtt_ms, spec.loss_pct))
+                    one_way_ms += spec.rtt_ms / 2
+                    inv_bw += 1 / bw
+                links.append(NetworkLink(a, b, one_way_ms, 1 / inv_bw / BYTES_PER_S_PER_MBPS))
+        return Problem(tuple(tiers), NetworkTable(links), input_bytes=self.input_bytes)
+
+    def best(self, device: str, bandwidth_mbps: Mapping, load: Mapping, k: int = 1) -> list[Configuration]:
+        """scission's top-k for the device under these conditions (cached on values rounded to 4 digits)."""
+        path = self.paths[device]
+        relevant = []
+        for a in (n for n in path.nodes if n is not None):
+            relevant.append(("load", a, round(load.get(a, 0.0), 4)))
+        for hop in sorted(bandwidth_mbps):
+            relevant.append((hop, float(f"{bandwidth_mbps[hop]:.4g}")))
+        key = (device, k, tuple(relevant))
+        if key not in self._search_cache:
+            try:
+                self._search_cache[key] = search_problem(self.problem(device, bandwidth_mbps, load), k)
+            except TestbedError:
+                raise
+            except Exception as exc:  # scission errors: translate in one place
+                raise ConfigurationError(f"scission cannot partition {self.model} for device {device}: {exc}") from None
+        return self._search_cache[key]
+
+    def split_of(self, config: Configuration) -> Split:
+        counts = [0, 0, 0]
+        for i, p in enumerate(config.placements[:3]):
+            if p.runs:
+                counts[i] = p.last_block - p.first_block + 1
+        return Split(tuple(counts))
+
+    def predicted_s(self, device: str, split: Split, bandwidth_mbps: Mapping, load: Mapping) -> float:
+        """Zero-load latency of a split under the given conditions (scission's evaluate on our problem)."""
+        problem = self.problem(device, bandwidth_mbps, load)
+        path = self.paths[device]
+        return evaluate(problem, list(path.nodes), list(split.counts)).latency_s
+
+    # --- block-time sampling ----------------------------------------------------------------------
+
+    def service_sampler(self, node: str, first: int, last: int, kind: str, cv: float):
+        """(constant_work_s or None, draw(rng, n) -> np.ndarray) for blocks first..last on a node."""
+        nm = self.nodes[node]
+        blocks = nm.profile.blocks[first:last + 1]
+        has_samples = all(b.latency.samples_s for b in blocks)
+        has_std = all(b.latency.std_s is not None for b in blocks)
+        if kind == "auto":
+            kind = "empirical" if has_samples else ("lognormal" if has_std else "deterministic")
+        if kind == "empirical" and not has_samples:
+            raise ResourceMissing(
+                f"service 'empirical' needs timed samples, but resource {nm.resource} has only summary figures for "
+                f"{self.model}; use service: lognormal or deterministic", node=node, resource=nm.resource,
+            )
+        speed = nm.speed
+        if kind == "deterministic":
+            return sum(b.latency.typical_s for b in blocks) / speed, None
+        mean = sum(b.latency.mean_s for b in blocks) / speed
+        if kind == "exponential":
+            return None, lambda rng, n: rng.exponential(mean, n)
+        if kind == "lognormal":
+            if has_std and any(b.latency.std_s for b in blocks):
+                sd = math.sqrt(sum(b.latency.std_s**2 for b in blocks)) / speed
+            else:
+                sd = cv * mean
+            if mean <= 0 or sd <= 0:
+                return mean, None
+            sigma2 = math.log1p((sd / mean) ** 2)
+            mu = math.log(mean) - sigma2 / 2
+            sigma = math.sqrt(sigma2)
+            return None, lambda rng, n: rng.lognormal(mu, sigma, n)
+        arrays = [np.asarray(b.latency.samples_s, dtype=float) / speed for b in blocks]
+
+        def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+            total = np.zeros(n)
+            for arr in arrays:
+                total += arr[rng.integers(0, len(arr), n)]
+            return total
+
+        return None, draw
+
+
+def load_world(spec) -> World:
+    """Load the topology and profiles a SimulationSpec names; errors from other packages become TestbedError."""
+    from emulator.errors import EmulatorError
+    from emulator.topology import load_topology
+    from scission.errors import ScissionError
+    from scission.profiles import load_profiles
+
+    try:
+        topology = load_topology(spec.topology_path)
+    except EmulatorError as exc:
+        raise SimulationFileError(f"topology: {exc}") from None
+    try:
+        profiles = load_profiles(spec.profiles_path)
+    except ScissionError as exc:
+        raise SimulationFileError(f"profiles: {exc}") from None
+    return World(topology, profiles, spec.resources, spec.model, spec.input_bytes, spec.nodes,
+                 profiles_label=f"profile folder {Path(spec.profiles_path)}")
