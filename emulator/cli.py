@@ -4,7 +4,9 @@ import argparse
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="emulator", description="Device/edge/cloud tiers as Docker containers.")
+    parser = argparse.ArgumentParser(
+        prog="emulator", description="Device/edge/cloud tiers as Docker containers."
+    )
     parser.parse_args(argv)
     parser.print_help()
     return 0

@@ -194,6 +194,6 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_pure_modules_do_not_import_docker():
-    code = "import sys, emulator.topology, emulator.errors; print('docker' in sys.modules)"
+    code = "import sys, emulator.topology, emulator.tc, emulator.errors, emulator.state; print('docker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
