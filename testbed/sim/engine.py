@@ -8,7 +8,8 @@ Why it is fast without being approximate:
   *virtual time* (each of ``n`` jobs is served at ``r(n) = min(max_rate, capacity / n)``, so a job that
   arrives at virtual time ``V`` with work ``w`` leaves when ``V`` reaches ``V + w``). One pending SimPy
   timeout per busy station, rescheduled lazily: an arrival only slows the others down, so the pending
-  timeout is never late; it is checked when it fires. No per-request SimPy process or Resource.
+  timeout is never late for them (it is checked when it fires); it is replaced only when the newcomer
+  itself will leave first. No per-request SimPy process or Resource.
 - Requests are plain lists moved by callbacks; a hop plan is compiled once per (device, split) into
   tuples of stations and constants; block times and inter-arrival gaps come from numpy in batches.
 - Aggregates stream into a fixed-bin histogram and a bounded timeline; per-request rows only when asked.
@@ -23,7 +24,6 @@ from heapq import heappop, heappush
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
 
 from testbed.errors import TestbedError
 from testbed.sim.conditions import read_arrival_trace
@@ -61,6 +61,25 @@ class _Buffer:
         return self.buf[i]
 
 
+class _Wake:
+    """A pre-triggered timeout as SimPy's kernel sees it (callbacks, _ok, _value).
+
+    ``simpy.events.Timeout`` checks its delay and goes through ``Environment.schedule``; on the hot path
+    the model pushes these straight onto the environment's queue with the same (time, priority, id)
+    key, so SimPy still orders and dispatches every event.
+    """
+
+    __slots__ = ("callbacks", "_value")
+    _ok = True
+
+
+def _after(env: simpy.Environment, delay: float, value, callback) -> None:
+    ev = _Wake()
+    ev.callbacks = [callback]
+    ev._value = value
+    heappush(env._queue, (env._now + delay, 1, next(env._eid), ev))
+
+
 class _Gaps:
     """Gaps of an arrival trace, then None."""
 
@@ -85,8 +104,8 @@ class PSStation:
     node, the loss-limited TCP rate for a link).
     """
 
-    __slots__ = ("env", "name", "capacity", "max_rate", "n", "v", "t", "heap", "seq", "pending", "gen",
-                 "busy", "work", "done", "cap_integral", "cap_since")
+    __slots__ = ("env", "name", "capacity", "max_rate", "n", "v", "t", "heap", "seq", "gen",
+                 "busy", "work", "done", "cap_integral", "cap_since", "_fire_cb")
 
     def __init__(self, env: simpy.Environment, name, capacity: float, max_rate: float, done):
         self.env = env
@@ -98,8 +117,8 @@ class PSStation:
         self.t = 0.0
         self.heap: list = []
         self.seq = 0
-        self.pending = False
         self.gen = 0
+        self._fire_cb = self._fire
         self.busy = 0.0  # capacity-seconds used
         self.work = 0.0  # work submitted
         self.done = done
@@ -119,48 +138,88 @@ class PSStation:
         self.t = now
 
     def arrive(self, job, work: float) -> None:
-        now = self.env._now
-        if self.n:
-            self._advance(now)
-        else:
-            self.t = now
+        env = self.env
+        now = env._now
+        n = self.n
         self.seq += 1
-        heappush(self.heap, (self.v + work, self.seq, job))
-        self.n += 1
         self.work += work
-        if not self.pending:
+        if not n:  # idle: the job runs alone until something else happens
+            self.t = now
+            self.v = 0.0  # restart virtual time each busy period: keeps its precision for long runs
+            self.heap.append((work, self.seq, job))
+            self.n = 1
+            r = self.capacity if self.capacity < self.max_rate else self.max_rate
+            ev = _Wake()
+            ev.callbacks = [self._fire_cb]
+            ev._value = self.gen
+            heappush(env._queue, (now + work / r, 1, next(env._eid), ev))
+            return
+        dt = now - self.t
+        if dt > 0:
+            total = n * self.max_rate
+            if total > self.capacity:
+                total = self.capacity
+            self.v += dt * total / n
+            self.busy += dt * total
+        self.t = now
+        finish = self.v + work
+        heap = self.heap
+        # A busy station always has one pending wake-up. It stays valid unless the newcomer will be the
+        # first to leave: an arrival only slows the others down, so their wake-up can come early (it is
+        # re-armed) but never late.
+        stale = finish < heap[0][0]
+        heappush(heap, (finish, self.seq, job))
+        self.n = n + 1
+        if stale:
+            self.gen += 1
             self._schedule()
 
-    def _rate(self) -> float:
-        r = self.capacity / self.n
-        return r if r < self.max_rate else self.max_rate
-
     def _schedule(self) -> None:
-        dt = (self.heap[0][0] - self.v) / self._rate()
-        ev = Timeout(self.env, dt if dt > 0 else 0.0, self.gen)
-        ev.callbacks.append(self._fire)
-        self.pending = True
+        env = self.env
+        r = self.capacity / self.n
+        if r > self.max_rate:
+            r = self.max_rate
+        dt = (self.heap[0][0] - self.v) / r
+        ev = _Wake()
+        ev.callbacks = [self._fire_cb]
+        ev._value = self.gen
+        heappush(env._queue, (env._now + (dt if dt > 0 else 0.0), 1, next(env._eid), ev))
 
     def _fire(self, ev) -> None:
         if ev._value != self.gen:
-            return  # superseded by a capacity change
-        self.pending = False
+            return  # superseded by a newer wake-up
         now = self.env._now
-        self._advance(now)
+        n = self.n
+        dt = now - self.t
+        total = n * self.max_rate
+        if total > self.capacity:
+            total = self.capacity
+        if dt > 0:
+            self.v += dt * total / n
+            self.busy += dt * total
+        self.t = now
         heap = self.heap
         # Jobs whose remaining work is under a nanosecond of service leave now (float round-off).
-        limit = self.v + self._rate() * (1e-9 + now * 1e-15)
-        finished = []
-        while heap and heap[0][0] <= limit:
-            finished.append(heappop(heap)[2])
-        self.n -= len(finished)
+        limit = self.v + total / n * (1e-9 + now * 1e-15)
+        if heap[0][0] > limit:
+            self._schedule()  # woken early: an arrival slowed the head down
+            return
+        first = heappop(heap)[2]
+        if heap and heap[0][0] <= limit:
+            finished = [first]
+            while heap and heap[0][0] <= limit:
+                finished.append(heappop(heap)[2])
+            self.n = n - len(finished)
+            if heap:
+                self._schedule()
+            done = self.done
+            for job in finished:
+                done(job)
+            return
+        self.n = n - 1
         if heap:
             self._schedule()
-        else:
-            self.v = 0.0  # restart virtual time each busy period: keeps its precision for long runs
-        done = self.done
-        for job in finished:
-            done(job)
+        self.done(first)
 
     def set_capacity(self, capacity: float, max_rate: float) -> None:
         now = self.env._now
@@ -169,10 +228,8 @@ class PSStation:
         self.cap_since = now
         self.capacity = capacity
         self.max_rate = max_rate
-        if self.pending:
-            self.gen += 1
-            self.pending = False
         if self.n:
+            self.gen += 1  # the pending wake-up was computed for the old rate
             self._schedule()
 
     def capacity_s(self, now: float) -> float:
@@ -224,10 +281,13 @@ class Simulation:
         self.arrived = 0
         self.finished = 0
         self.in_flight = 0
+        self.in_delay = 0  # jobs (requests) propagating on a link
         self.unstable_reason: str | None = None
         self.arrivals_done = False
         self.arrivals_end_s: float | None = None
         self.done = env.event()
+        self._arrive_cb = self._arrive
+        self._after_delay_cb = self._after_delay
         # aggregates
         self._bins = [0] * len(LatencyHistogram().counts)
         self._n = 0
@@ -340,17 +400,27 @@ class Simulation:
         stages = job[2]
         i = job[3]
         st = stages[i]
-        job[3] = i + 1
-        if st[0] == 1:
+        i += 1
+        job[3] = i
+        if st[0] == 1:  # a link: propagate before the next stage
             d = st[3]
             if st[4] is not None:
                 d += st[4].take()
             if d > 0:
-                Timeout(self.env, d, job).callbacks.append(self._after_delay)
+                self.in_delay += 1
+                _after(self.env, d, job, self._after_delay_cb)
                 return
-        self._start_stage(job)
+        if i == len(stages):
+            self._finish(job)
+            return
+        st = stages[i]
+        w = st[2]
+        if w is None:
+            w = st[3].take()
+        st[1].arrive(job, w)
 
     def _after_delay(self, ev) -> None:
+        self.in_delay -= 1
         self._start_stage(ev._value)
 
     def _start_stage(self, job) -> None:
@@ -360,13 +430,10 @@ class Simulation:
             self._finish(job)
             return
         st = stages[i]
-        if st[0] == 0:
-            w = st[2]
-            if w is None:
-                w = st[3].take()
-            st[1].arrive(job, w)
-        else:
-            st[1].arrive(job, st[2])
+        w = st[2]  # bytes for a link, constant work for a compute stage (None: draw it)
+        if w is None:
+            w = st[3].take()
+        st[1].arrive(job, w)
 
     def _finish(self, job) -> None:
         now = self.env._now
@@ -392,7 +459,7 @@ class Simulation:
         if self._closed and not self.arrivals_done:
             think = self._think_s
             if think > 0:
-                Timeout(self.env, self._gap[job[1]].take(), job[1]).callbacks.append(self._arrive)
+                _after(self.env, self._gap[job[1]].take(), job[1], self._arrive_cb)
             else:
                 self._new_request(job[1])
         if self.arrivals_done and self.in_flight == 0 and not self.done.triggered:
@@ -440,7 +507,7 @@ class Simulation:
             if self._device_left == 0:
                 self._end_arrivals()
             return
-        Timeout(self.env, gap, device).callbacks.append(self._arrive)
+        _after(self.env, gap, device, self._arrive_cb)
 
     def _end_arrivals(self) -> None:
         if self.arrivals_done:
@@ -512,7 +579,7 @@ class Simulation:
             if self.spec.duration_s is not None and t >= self.spec.duration_s:
                 self._device_left -= 1
                 continue
-            Timeout(self.env, t, d).callbacks.append(self._arrive)
+            _after(self.env, t, d, self._arrive_cb)
         if self._device_left == 0:
             self._end_arrivals()
 
@@ -557,8 +624,13 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> dict:
-        """Run to the end (or to instability) and return raw figures; the runner summarises them."""
+    def requests_in_stations(self) -> int:
+        """Requests queued or in service at any node or link (for conservation checks)."""
+        stations = list(self.nodes.values()) + list(self.links.values())
+        return sum(1 for s in stations for entry in s.heap if entry[2][0] >= 0)
+
+    def run(self, until_s: float | None = None) -> dict:
+        """Run to the end (or to instability, or to until_s) and return raw figures for the runner."""
         self._warmup = self.spec.warmup_s
         self._max_in_flight = self.spec.max_in_flight
         self._check_traces()
@@ -575,7 +647,9 @@ class Simulation:
         self.policy.start(self)
         self._setup_arrivals()
         rho = self.offered_load()
-        if not self.done.triggered:
+        if until_s is not None:
+            self.env.run(until=until_s)
+        elif not self.done.triggered:
             self.env.run(until=self.done)
         wall_s = time.perf_counter() - wall0
         now = self.env.now
