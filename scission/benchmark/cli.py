@@ -1,15 +1,129 @@
-"""`scission benchmark` argument parsing; must not import TensorFlow at module import time."""
+"""`scission benchmark` argument parsing and output; must not import TensorFlow at module import time.
+
+The work happens in one child process per model (``scission.benchmark.session``); this module checks
+the input first, so a bad flag fails before any model is built, then shows progress and summaries.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
+
+DEFAULT_REPEATS = 10
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("benchmark", help="profile Keras models block by block on this machine")
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="profile Keras models block by block on this machine",
+        description="Time each block of Keras models (split where one tensor crosses) and the whole model, "
+        "and write a profile that `scission predict` reads.",
+    )
+    parser.add_argument("--tier", required=True, help="tier of this machine: device, edge, cloud, ...")
+    parser.add_argument("--name", required=True, help="name of this machine within its tier")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", nargs="+", metavar="M", help="Keras application(s), e.g. vgg16 mobilenetv2")
+    which.add_argument("--all", action="store_true", help="all 18 Keras applications, one process each")
+    which.add_argument("--model-file", metavar="PATH", help="a .keras file or a SavedModel directory")
+    parser.add_argument("--repeats", "-r", type=int, default=DEFAULT_REPEATS, metavar="R",
+                        help=f"timed runs of the whole model and of each block (default {DEFAULT_REPEATS})")
+    parser.add_argument("--input", metavar="IMG", help="image to feed (resized and preprocessed the model's way); "
+                        "default: a deterministic synthetic image")
+    parser.add_argument("--weights", metavar="PATH", help="local weights file for the model (default: random weights)")
+    parser.add_argument("--out", default="profiles", metavar="DIR",
+                        help="folder for <tier>-<name>.scission profiles (default ./profiles)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary per model on stdout")
+    parser.add_argument("--plot", metavar="DIR", help="write per-block latency / output size plots to DIR")
     parser.set_defaults(func=run)
     return parser
 
 
+def _jobs(args: argparse.Namespace) -> list[Any]:
+    """Check every flag and build one job per model, before anything runs."""
+    from pathlib import Path
+
+    from scission.benchmark import host, inputs, models
+    from scission.benchmark.worker import Job
+    from scission.errors import BenchmarkError
+    from scission.profiles import Resource
+
+    if args.repeats < 1:
+        raise BenchmarkError(f"--repeats {args.repeats} must be at least 1")
+    Resource(args.tier, args.name)
+    if args.model_file:
+        sources = [models.source_for_file(args.model_file, args.weights)]
+    else:
+        names = models.known_models() if args.all else list(dict.fromkeys(args.model))
+        for name in names:
+            models.check_application(name)
+        if args.weights and len(names) != 1:
+            raise BenchmarkError(f"--weights fits one model, but {len(names)} models were asked for")
+        sources = [models.ModelSource(name, weights_path=args.weights) for name in names]
+    if args.weights and not Path(args.weights).is_file():
+        raise BenchmarkError(f"weights file {args.weights} does not exist")
+    if args.input:
+        inputs.check_image(args.input)
+    metadata = host.host_metadata()
+    return [
+        Job(model=s.name, tier=args.tier, resource_name=args.name, repeats=args.repeats, out_dir=args.out,
+            metadata=metadata, model_file=s.model_file, weights_path=s.weights_path, input_path=args.input)
+        for s in sources
+    ]
+
+
+def _describe(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary['model']}: {len(summary['blocks'])} blocks, whole model {summary['whole_model_median_s'] * 1000:.1f} ms "
+        f"(median of {summary['repeats']}), block sum / whole {summary['block_sum_ratio']:.3f}, "
+        f"chained error {summary['chained_max_abs_error']:.2g}, overhead {summary['overhead_ratio']:.2f} x R, "
+        f"wall {summary['wall_s']:.1f} s, build {summary['build_s']:.1f} s -> {summary['profile']}"
+    )
+
+
+def _plot(summary: dict[str, Any], plot_dir: str) -> str:
+    from scission.benchmark.plot import plot_model
+    from scission.profiles import read_profile
+
+    profile = read_profile(summary["profile"].rsplit("/", 1)[0])
+    return str(plot_model(profile.models[summary["model"]], profile.resource, plot_dir))
+
+
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("scission benchmark: not implemented yet")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scission.benchmark.session import run_jobs
+
+    jobs = _jobs(args)
+    console = Console(stderr=True)
+    summaries: list[dict[str, Any]] = []
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=False) as bar:
+            overall = bar.add_task(f"{len(jobs)} model(s)", total=len(jobs))
+            tasks = {j.model: bar.add_task(f"  {j.model} (cold + {j.repeats} repeats)", total=j.repeats + 1)
+                     for j in jobs}
+
+            def progress(job: Any, done: int, total: int) -> None:
+                bar.update(tasks[job.model], completed=done, total=total)
+
+            for summary in run_jobs(jobs, progress):
+                summaries.append(summary)
+                bar.advance(overall)
+                bar.update(tasks[summary["model"]], completed=summary["repeats"] + 1)
+                if not args.json:
+                    bar.console.print(_describe(summary), highlight=False, soft_wrap=True)
+                if not summary["chained_within_tolerance"]:
+                    bar.console.print(f"warning: chaining the blocks of {summary['model']} differs from the whole "
+                                      f"model by {summary['chained_max_abs_error']:.3g}", highlight=False)
+                if args.plot:
+                    path = _plot(summary, args.plot)
+                    if not args.json:
+                        bar.console.print(f"  plot -> {path}", highlight=False)
+    finally:
+        if args.json:
+            print(json.dumps(summaries, indent=2))
+            sys.stdout.flush()
+    return 0

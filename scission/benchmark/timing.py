@@ -1,0 +1,144 @@
+"""Timing a model and its blocks so that the blocks add up to the whole.
+
+Both are run the same way: eagerly, layer call by layer call, exactly as Keras's own ``model(x)``
+runs a functional graph. Each repeat times one whole-model call and one chained pass through the
+blocks, with a clock reading between blocks (no rebuilt sub-models, no per-block ``predict``), so the
+benchmark costs about 2R inferences plus the cold first call, which doubles as the warm-up: the blocks
+run the very kernels the whole model has just created. Whole and chained pass alternate which goes
+first, so background load and cache effects fall on both alike.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scission.benchmark.graph import BlockSpec
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BlockOutput:
+    """What one block hands to the next: its shape and dtype, exact bytes and ``numpy.save`` bytes."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    size_bytes: int
+    npy_bytes: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Every sample of one benchmark of a model, in seconds."""
+
+    cold_s: float
+    whole_samples_s: tuple[float, ...]
+    block_samples_s: tuple[tuple[float, ...], ...]
+    outputs: tuple[BlockOutput, ...]
+    chained_max_abs_error: float
+    whole_max_abs_output: float
+
+
+def npy_size_bytes(shape: Sequence[int], dtype: str) -> int:
+    """Bytes ``numpy.save`` writes for an array of this shape and dtype (header + raw data), without writing it."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    )
+    return len(header.getvalue()) + math.prod(shape) * np.dtype(dtype).itemsize
+
+
+def _describe(value: Any) -> BlockOutput:
+    shape = tuple(int(d) for d in value.shape)
+    dtype = np.dtype(value.dtype.as_numpy_dtype if hasattr(value.dtype, "as_numpy_dtype") else value.dtype).name
+    return BlockOutput(shape, dtype, math.prod(shape) * np.dtype(dtype).itemsize, npy_size_bytes(shape, dtype))
+
+
+class BlockRunner:
+    """Runs one block's nodes eagerly, the way ``Functional._run_through_graph`` does with ``training=False``."""
+
+    def __init__(self, block: BlockSpec):
+        self._input_id = id(block.input_tensor)
+        self._output_id = id(block.output_tensor)
+        steps = []
+        for node in block.nodes:
+            op = node.operation
+            inject_training = "training" in getattr(op, "_call_context_args", {})
+            steps.append((node.arguments, op, inject_training, tuple(id(t) for t in node.outputs)))
+        self._steps = tuple(steps)
+        from keras import tree
+
+        self._flatten = tree.flatten
+
+    def __call__(self, value: Any) -> Any:
+        flatten = self._flatten
+        tensors = {self._input_id: value}
+        for arguments, op, inject_training, output_ids in self._steps:
+            args, kwargs = arguments.fill_in(tensors)
+            if inject_training:
+                kwargs["training"] = False
+            outputs = op(*args, **kwargs)
+            for key, result in zip(output_ids, flatten(outputs), strict=True):
+                tensors[key] = result
+        return tensors[self._output_id]
+
+
+def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
+            progress: ProgressFn | None = None) -> Measurement:
+    """Cold call, then ``repeats`` alternating (whole call, chained block pass) pairs; keeps every sample."""
+    import tensorflow as tf
+
+    clock = time.perf_counter
+    runners = [BlockRunner(b) for b in blocks]
+    x = tf.convert_to_tensor(x)
+    total = repeats + 1
+
+    started = clock()
+    model(x, training=False)
+    cold_s = clock() - started
+    if progress:
+        progress(1, total)
+
+    whole: list[float] = []
+    per_block: list[list[float]] = [[] for _ in runners]
+    stamps = [0.0] * (len(runners) + 1)
+    whole_out = chained_out = None
+    last_outputs: list[Any] = []
+    for repeat in range(repeats):
+        for phase in ((0, 1) if repeat % 2 == 0 else (1, 0)):
+            if phase == 0:
+                started = clock()
+                whole_out = model(x, training=False)
+                whole.append(clock() - started)
+                continue
+            value = x
+            outputs = []
+            stamps[0] = clock()
+            for i, runner in enumerate(runners):
+                value = runner(value)
+                stamps[i + 1] = clock()
+                outputs.append(value)
+            for i in range(len(runners)):
+                per_block[i].append(stamps[i + 1] - stamps[i])
+            chained_out = value
+            last_outputs = outputs
+        if progress:
+            progress(repeat + 2, total)
+
+    reference = np.asarray(whole_out)
+    error = float(np.max(np.abs(np.asarray(chained_out, dtype="float64") - reference))) if reference.size else 0.0
+    return Measurement(
+        cold_s=cold_s,
+        whole_samples_s=tuple(whole),
+        block_samples_s=tuple(tuple(s) for s in per_block),
+        outputs=tuple(_describe(v) for v in last_outputs),
+        chained_max_abs_error=error,
+        whole_max_abs_output=float(np.max(np.abs(reference))) if reference.size else 0.0,
+    )
