@@ -1,0 +1,1 @@
+"""Sweeps: grids or lists of points over a simulation or an emulated run, resumable, local or on Dask."""
