@@ -648,7 +648,8 @@ class Simulation:
         self._setup_arrivals()
         rho = self.offered_load()
         if until_s is not None:
-            self.env.run(until=until_s)
+            if until_s > self.env.now:
+                self.env.run(until=until_s)
         elif not self.done.triggered:
             self.env.run(until=self.done)
         wall_s = time.perf_counter() - wall0
