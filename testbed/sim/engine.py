@@ -262,10 +262,11 @@ class Simulation:
             self.nodes[name] = PSStation(env, name, nm.capacity, 1.0, self._station_done)
         for lk in world.topology.links:
             for hop in ((lk.a, lk.b), (lk.b, lk.a)):
-                self.bandwidth_mbps[hop] = lk.bandwidth_mbps
-                cap = mathis_cap_bytes_per_s(lk.rtt_ms, lk.loss_pct)
-                self.links[hop] = PSStation(env, hop, lk.bandwidth_mbps * _BYTES_PER_MBPS, cap, self._station_done)
-                self.delay_s[hop] = lk.rtt_ms / 2000
+                mbps, rtt_ms = world.nominal_mbps(hop), world.rtt_ms(hop)
+                self.bandwidth_mbps[hop] = mbps
+                cap = mathis_cap_bytes_per_s(rtt_ms, lk.loss_pct)
+                self.links[hop] = PSStation(env, hop, mbps * _BYTES_PER_MBPS, cap, self._station_done)
+                self.delay_s[hop] = rtt_ms / 2000
                 self.jitter_ms[hop] = lk.jitter_ms
         self.traces = list(traces)
         self._compiled: dict[tuple[str, Split], tuple] = {}
@@ -592,7 +593,8 @@ class Simulation:
             lk = self.world.topology.link(*s.link)
             for hop in ((lk.a, lk.b), (lk.b, lk.a)):
                 self.bandwidth_mbps[hop] = value
-                self.links[hop].set_capacity(value * _BYTES_PER_MBPS, mathis_cap_bytes_per_s(lk.rtt_ms, lk.loss_pct))
+                cap = mathis_cap_bytes_per_s(self.world.rtt_ms(hop), lk.loss_pct)
+                self.links[hop].set_capacity(value * _BYTES_PER_MBPS, cap)
             self.change_log.append((now, f"{lk.a}-{lk.b} bandwidth_mbps", value))
         else:
             nm = self.world.nodes[s.node]

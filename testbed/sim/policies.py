@@ -219,7 +219,7 @@ class Adaptive(Policy):
                 if key[0] == "bw":
                     bandwidth[key[1]] = value
             load = {key[1]: value for key, value in self.estimate.items() if key[0] == "load"}
-            nominal = {h: self.world.topology.link(*h).bandwidth_mbps for h in sim.bandwidth_mbps}
+            nominal = {h: self.world.nominal_mbps(h) for h in sim.bandwidth_mbps}
             for h in nominal:
                 if h not in self.hops:
                     bandwidth[h] = nominal[h]

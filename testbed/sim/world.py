@@ -201,6 +201,8 @@ class World:
         self.input_bytes = float(input_bytes or first.input_bytes or DEFAULT_INPUT_BYTES)
         self.paths = {d: self._device_path(d) for d in devices}
         self._routes: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        # per direction (a, b): (bandwidth_mbps, rtt_ms) measured by probes, replacing the topology's figures
+        self.link_overrides: dict[tuple[str, str], tuple[float, float]] = {}
         self._search_cache: dict[tuple, list[Configuration]] = {}
 
     # --- structure --------------------------------------------------------------------------------
@@ -245,6 +247,20 @@ class World:
                 raise ConfigurationError(f"node {b} cannot be reached from node {a} in topology {self.topology.name}")
             self._routes[key] = tuple(zip(seq, seq[1:], strict=False))
         return self._routes[key]
+
+    def nominal_mbps(self, hop: tuple[str, str]) -> float:
+        """Bandwidth of one direction before any condition trace: a probe's figure, else the topology's."""
+        if hop in self.link_overrides:
+            return self.link_overrides[hop][0]
+        return self.topology.link(*hop).bandwidth_mbps
+
+    def rtt_ms(self, hop: tuple[str, str]) -> float:
+        if hop in self.link_overrides:
+            return self.link_overrides[hop][1]
+        return self.topology.link(*hop).rtt_ms
+
+    def loss_pct(self, hop: tuple[str, str]) -> float:
+        return self.topology.link(*hop).loss_pct
 
     def directed_links(self) -> list[tuple[str, str]]:
         out = []
@@ -307,10 +323,10 @@ class World:
             for b in present[i + 1:]:
                 one_way_ms, inv_bw = 0.0, 0.0
                 for hop in self.route(a, b):
-                    spec = self.topology.link(*hop)
-                    bw = bandwidth_mbps.get(hop, spec.bandwidth_mbps) * BYTES_PER_S_PER_MBPS
-                    bw = min(bw, mathis_cap_bytes_per_s(spec.rtt_ms, spec.loss_pct))
-                    one_way_ms += spec.rtt_ms / 2
+                    rtt_ms = self.rtt_ms(hop)
+                    bw = bandwidth_mbps.get(hop, self.nominal_mbps(hop)) * BYTES_PER_S_PER_MBPS
+                    bw = min(bw, mathis_cap_bytes_per_s(rtt_ms, self.loss_pct(hop)))
+                    one_way_ms += rtt_ms / 2
                     inv_bw += 1 / bw
                 links.append(NetworkLink(a, b, one_way_ms, 1 / inv_bw / BYTES_PER_S_PER_MBPS))
         return Problem(tuple(tiers), NetworkTable(links), input_bytes=self.input_bytes)

@@ -1,0 +1,219 @@
+"""`testbed compare RUN_DIR`: simulated vs predicted vs measured latency for a `testbed run` results folder.
+
+The folder layout (the `testbed run` issue writes it):
+
+- ``profiles/``: a scission profile folder (the profiles measured in the run's containers);
+- ``probes.parquet``: one row per link direction: ``a, b, configured_mbps, configured_rtt_ms,
+  measured_mbps, measured_rtt_ms, mechanism``;
+- ``requests.parquet``: one row per measured request: ``topology, model, config, request, latency_s``
+  (plus per-hop columns, unused here);
+- ``configs.parquet``: one row per configuration: ``config, predicted_s`` and, per tier T of device,
+  edge, cloud, ``T_resource`` (label or null), ``T_first_block`` and ``T_last_block`` (-1 when T runs
+  nothing); without those columns the ``config`` string itself is read as a split ('device:0-9,edge:10-65');
+- ``run.json``: ``{"topology": path, "resources": {node: resource label}, "model": name,
+  "rate_per_s": requests/s per device, or "concurrency": requests outstanding per device,
+  optional "arrivals": "poisson" | "fixed", optional "input_bytes"}``; a relative topology path is looked
+  up in RUN_DIR first, then in the current folder.
+
+Each configuration is simulated as a static policy at the run's load, with the links set to the probes'
+measured bandwidth and RTT, and block times drawn from the run's own profiles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from testbed.errors import RunFolderError, TestbedError
+from testbed.sim.spec import simulation_from_dict
+from testbed.sim.world import TIERS, Split, World
+
+__all__ = ["TOLERANCE_PCT", "compare_run", "load_run_folder", "write_compare"]
+
+TOLERANCE_PCT = 15.0
+PROBE_COLUMNS = ("a", "b", "configured_mbps", "configured_rtt_ms", "measured_mbps", "measured_rtt_ms", "mechanism")
+REQUEST_COLUMNS = ("config", "latency_s")
+
+
+def _read_parquet(path: Path, columns: tuple[str, ...]):
+    import pandas as pd
+
+    if not path.exists():
+        raise RunFolderError(f"{path} is missing; `testbed compare` needs a complete `testbed run` folder")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+        raise RunFolderError(f"cannot read {path}: {exc}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise RunFolderError(f"{path} lacks columns {missing} (has {list(frame.columns)})")
+    return frame
+
+
+def load_run_folder(run_dir: Path) -> dict:
+    """Read and check every file of a run folder; returns the parts as plain Python and pandas objects."""
+    from emulator.errors import EmulatorError
+    from emulator.topology import load_topology
+    from scission.errors import ScissionError
+    from scission.profiles import load_profiles
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"run folder {run_dir} does not exist")
+    meta_path = run_dir / "run.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFolderError(f"{meta_path} is missing; `testbed compare` needs a complete `testbed run` folder") from None
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"cannot read {meta_path}: {exc}") from None
+    for key in ("topology", "resources", "model"):
+        if key not in meta:
+            raise RunFolderError(f"{meta_path}: field {key!r} is missing")
+    if meta.get("rate_per_s") is None and meta.get("concurrency") is None:
+        raise RunFolderError(f"{meta_path}: give rate_per_s (open loop) or concurrency (closed loop)")
+    topo_path = Path(meta["topology"])
+    if not topo_path.is_absolute() and (run_dir / topo_path).exists():
+        topo_path = run_dir / topo_path
+    try:
+        topology = load_topology(topo_path)
+    except EmulatorError as exc:
+        raise RunFolderError(f"{meta_path}: topology: {exc}") from None
+    try:
+        profiles = load_profiles(run_dir / "profiles")
+    except ScissionError as exc:
+        raise RunFolderError(f"{run_dir / 'profiles'}: {exc}") from None
+    probes = _read_parquet(run_dir / "probes.parquet", PROBE_COLUMNS)
+    requests = _read_parquet(run_dir / "requests.parquet", REQUEST_COLUMNS)
+    configs = _read_parquet(run_dir / "configs.parquet", ("config", "predicted_s"))
+    return {"meta": meta, "topology": topology, "topology_path": topo_path, "profiles": profiles,
+            "probes": probes, "requests": requests, "configs": configs}
+
+
+def _split_of_row(row, world: World, resources: dict) -> Split:
+    has_blocks = all(f"{t}_first_block" in row and f"{t}_last_block" in row for t in TIERS)
+    if not has_blocks:
+        split = world.parse_split(str(row["config"]))
+    else:
+        counts = []
+        for t in TIERS:
+            first, last = int(row[f"{t}_first_block"]), int(row[f"{t}_last_block"])
+            counts.append(0 if first < 0 else last - first + 1)
+            label = row.get(f"{t}_resource")
+            if first >= 0 and isinstance(label, str):
+                nodes = [n for n, nm in world.nodes.items() if nm.tier == t]
+                if nodes and all(world.nodes[n].resource != label for n in nodes):
+                    raise RunFolderError(
+                        f"configs.parquet: configuration {row['config']!r} runs the {t} tier on {label}, but run.json "
+                        f"maps the {t} nodes to {sorted({world.nodes[n].resource for n in nodes})}"
+                    )
+        split = Split(tuple(counts))
+        if sum(counts) != world.block_count:
+            raise RunFolderError(f"configs.parquet: configuration {row['config']!r} covers {sum(counts)} of "
+                                 f"{world.block_count} blocks")
+    world.check_split(split)
+    return split
+
+
+def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests: int = 2000):
+    """One row per measured configuration: measured, simulated (mean over seeds, with CI) and predicted."""
+    import pandas as pd
+
+    from testbed.sim.runner import run_one
+    from testbed.sim.stats import mean_ci
+
+    run = load_run_folder(run_dir)
+    meta = run["meta"]
+    try:
+        world = World(run["topology"], run["profiles"], meta["resources"], meta["model"], meta.get("input_bytes"),
+                      profiles_label=f"{Path(run_dir) / 'profiles'}")
+    except TestbedError as exc:
+        raise RunFolderError(f"{Path(run_dir) / 'run.json'}: {exc}") from None
+    for row in run["probes"].itertuples(index=False):
+        hop = (str(row.a), str(row.b))
+        if run["topology"].link(*hop) is None:
+            raise RunFolderError(f"probes.parquet: link {hop[0]}-{hop[1]} is not in topology {run['topology'].name}")
+        mbps, rtt = float(row.measured_mbps), float(row.measured_rtt_ms)
+        if not (math.isfinite(mbps) and mbps > 0 and math.isfinite(rtt) and rtt >= 0):
+            raise RunFolderError(f"probes.parquet: link {hop[0]}>{hop[1]} measured {mbps} Mbit/s, {rtt} ms: not usable")
+        world.link_overrides[hop] = (mbps, rtt)
+
+    measured = run["requests"].groupby("config")["latency_s"].agg(["mean", "count", lambda x: x.quantile(0.95)])
+    measured.columns = ["measured_s", "requests", "measured_p95_s"]
+    rows = []
+    for _, crow in run["configs"].iterrows():
+        config = str(crow["config"])
+        if config not in measured.index:
+            continue  # predicted but never measured: nothing to validate
+        split = _split_of_row(crow, world, meta["resources"])
+        n_requests = max(min_requests, int(measured.loc[config, "requests"]))
+        if meta.get("concurrency") is not None:
+            arrivals = {"kind": "closed", "concurrency": int(meta["concurrency"])}
+        else:
+            arrivals = {"kind": meta.get("arrivals", "poisson"), "rate_per_s": float(meta["rate_per_s"])}
+        spec = simulation_from_dict({
+            "name": f"compare-{config}",
+            "topology": str(run["topology_path"]),
+            "profiles": str(Path(run_dir) / "profiles"),
+            "resources": meta["resources"],
+            "model": meta["model"],
+            "arrivals": arrivals,
+            "stop": {"requests": n_requests * max(1, len(world.devices))},
+            "seeds": list(seeds),
+            "service": "auto",
+            "policies": [{"kind": "static", "configuration": split.id, "name": config}],
+        })
+        sims = [run_one(world, spec, spec.policies[0], seed) for seed in seeds]
+        sim_mean, sim_ci = mean_ci(r.summary["mean_s"] for r in sims)
+        sim_p95, _ = mean_ci(r.summary["p95_s"] for r in sims)
+        m = float(measured.loc[config, "measured_s"])
+        predicted = float(crow["predicted_s"])
+        sim_err = (sim_mean - m) / m * 100 if m > 0 else math.nan
+        pred_err = (predicted - m) / m * 100 if m > 0 else math.nan
+        rows.append({
+            "config": config,
+            "split": split.id,
+            "requests": int(measured.loc[config, "requests"]),
+            "measured_s": m,
+            "measured_p95_s": float(measured.loc[config, "measured_p95_s"]),
+            "simulated_s": sim_mean,
+            "simulated_ci95_s": sim_ci,
+            "simulated_p95_s": sim_p95,
+            "predicted_s": predicted,
+            "sim_error_pct": sim_err,
+            "pred_error_pct": pred_err,
+            "within_15pct": bool(abs(sim_err) <= TOLERANCE_PCT),
+            "stable": all(r.summary["stable"] for r in sims),
+        })
+    if not rows:
+        raise RunFolderError(f"{run_dir}: no configuration of configs.parquet has measured requests in requests.parquet")
+    return pd.DataFrame(rows)
+
+
+def write_compare(table, out_dir: Path) -> list[Path]:
+    """compare.csv, compare.parquet and compare.png (grouped bars: measured, simulated, predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "compare.csv", index=False)
+    table.to_parquet(out / "compare.parquet", index=False)
+    x = np.arange(len(table))
+    w = 0.27
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(table) + 2), 4.5))
+    ax.bar(x - w, table["measured_s"], w, label="measured")
+    ax.bar(x, table["simulated_s"], w, yerr=table["simulated_ci95_s"], capsize=3, label="simulated")
+    ax.bar(x + w, table["predicted_s"], w, label="predicted (scission)")
+    ax.set_xticks(x, table["config"], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("mean latency (s)")
+    ax.set_title(f"simulated vs predicted vs measured (±{TOLERANCE_PCT:g}% target for simulated)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "compare.png", dpi=110)
+    plt.close(fig)
+    return [out / "compare.csv", out / "compare.parquet", out / "compare.png"]

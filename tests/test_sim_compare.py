@@ -1,0 +1,119 @@
+"""`testbed compare` on a small hand-made `testbed run` folder (validation against a real run is pending)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+from conftest import REPO, console_script
+
+from scission.profiles import Block, LatencyStats, ModelProfile, Resource, write_model
+from testbed.errors import RunFolderError
+from testbed.sim.compare import compare_run
+
+TOPOLOGY = """
+name: tiny
+nodes:
+  - {name: device, tier: device, cpus: 1.0, memory: 512m}
+  - {name: edge, tier: edge, cpus: 2.0, memory: 1g}
+links:
+  - {a: device, b: edge, bandwidth: 10mbit, rtt: 20ms}
+"""
+
+# block seconds on each resource (timed samples around them) and the bytes each block outputs
+BLOCKS = {"device-pi": [0.10, 0.20, 0.30], "edge-box": [0.02, 0.04, 0.06]}
+OUT_BYTES = [50_000, 20_000, 1_000]
+INPUT_BYTES = 100_000
+
+
+def make_run(tmp_path, measured_bw_mbps=8.0, measured_rtt_ms=30.0, offsets=None):
+    run = tmp_path / "run"
+    (run / "profiles").mkdir(parents=True)
+    (run / "topology.yaml").write_text(TOPOLOGY)
+    for label, times in BLOCKS.items():
+        tier, name = label.split("-")
+        blocks = tuple(
+            Block(i, i, i, OUT_BYTES[i], LatencyStats.from_samples([t * 0.95, t, t * 1.05]))
+            for i, t in enumerate(times)
+        )
+        write_model(run / "profiles", Resource(tier, name), ModelProfile("tiny", blocks, input_bytes=INPUT_BYTES), {})
+    pd.DataFrame([
+        {"a": "device", "b": "edge", "configured_mbps": 10.0, "configured_rtt_ms": 20.0,
+         "measured_mbps": measured_bw_mbps, "measured_rtt_ms": measured_rtt_ms, "mechanism": "iperf"},
+        {"a": "edge", "b": "device", "configured_mbps": 10.0, "configured_rtt_ms": 20.0,
+         "measured_mbps": measured_bw_mbps, "measured_rtt_ms": measured_rtt_ms, "mechanism": "iperf"},
+    ]).to_parquet(run / "probes.parquet")
+    # Two configurations: all on the device; block 0 on the device, the rest on the edge.
+    configs = pd.DataFrame([
+        {"config": "c-device", "predicted_s": 0.6, "device_resource": "device-pi", "device_first_block": 0,
+         "device_last_block": 2, "edge_resource": None, "edge_first_block": -1, "edge_last_block": -1,
+         "cloud_resource": None, "cloud_first_block": -1, "cloud_last_block": -1},
+        {"config": "c-split", "predicted_s": 0.2, "device_resource": "device-pi", "device_first_block": 0,
+         "device_last_block": 0, "edge_resource": "edge-box", "edge_first_block": 1, "edge_last_block": 2,
+         "cloud_resource": None, "cloud_first_block": -1, "cloud_last_block": -1},
+    ])
+    configs.to_parquet(run / "configs.parquet")
+    # "Measured" latencies: M/G/1 processor-sharing means S / (1 - rho) per shared station at the run's
+    # 0.2 requests/s (the edge has 2 cores: no queueing), under the probed link, times an offset per config.
+    lam, one_way = 0.2, measured_rtt_ms / 2000
+    transfer = 50_000 / (measured_bw_mbps * 125_000)
+
+    def ps(s):
+        return s / (1 - lam * s)
+
+    zero_load = {"c-device": ps(0.6), "c-split": ps(0.1) + one_way + ps(transfer) + 0.10}
+    offsets = offsets or {"c-device": 1.0, "c-split": 1.0}
+    rows = []
+    for config, base in zero_load.items():
+        for i in range(50):
+            rows.append({"topology": "tiny", "model": "tiny", "config": config, "request": i,
+                         "latency_s": base * offsets[config] * (1 + 0.02 * ((i % 5) - 2))})
+    pd.DataFrame(rows).to_parquet(run / "requests.parquet")
+    (run / "run.json").write_text(json.dumps({
+        "topology": "topology.yaml", "resources": {"device": "device-pi", "edge": "edge-box"}, "model": "tiny",
+        "rate_per_s": 0.2,
+    }))
+    return run
+
+
+def test_simulated_means_sit_beside_measured_and_predicted(tmp_path):
+    table = compare_run(make_run(tmp_path), seeds=(1, 2))
+    assert list(table["config"]) == ["c-device", "c-split"]
+    assert list(table["split"]) == ["device:0-2", "device:0-0,edge:1-2"]
+    assert table["predicted_s"].tolist() == [0.6, 0.2]
+    assert table["within_15pct"].all()
+    # the simulated means land within a few percent of the (queueing-aware) measured means
+    assert (table["sim_error_pct"].abs() < 5).all()
+
+
+def test_the_probed_link_is_used_not_the_configured_one(tmp_path):
+    slow = compare_run(make_run(tmp_path, measured_bw_mbps=2.0), seeds=(1,))
+    split = slow.set_index("config").loc["c-split"]
+    assert split["simulated_s"] > 0.1 + 0.015 + 50_000 / (2.0 * 125_000)  # 0.2 s of transfer at 2 Mbit/s
+
+
+def test_a_configuration_off_by_half_is_flagged(tmp_path):
+    table = compare_run(make_run(tmp_path, offsets={"c-device": 1.5, "c-split": 1.0}), seeds=(1,))
+    flags = dict(zip(table["config"], table["within_15pct"], strict=True))
+    assert flags == {"c-device": False, "c-split": True}
+
+
+def test_a_missing_file_is_named(tmp_path):
+    run = make_run(tmp_path)
+    (run / "probes.parquet").unlink()
+    with pytest.raises(RunFolderError, match="probes.parquet is missing"):
+        compare_run(run)
+
+
+def test_cli_writes_table_and_plot_and_fails_in_one_line(tmp_path):
+    run = make_run(tmp_path)
+    exe = console_script("testbed")
+    ok = subprocess.run([exe, "compare", str(run), "--seeds", "1"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert {p.name for p in (run / "compare").iterdir()} == {"compare.csv", "compare.parquet", "compare.png"}
+    (run / "run.json").write_text("{}")
+    bad = subprocess.run([exe, "compare", str(run)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "run.json" in bad.stderr
