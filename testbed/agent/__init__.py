@@ -1,0 +1,1 @@
+"""The node agent: runs in each emulated node, benchmarks in place and serves split inference."""
