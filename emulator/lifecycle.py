@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -119,10 +121,23 @@ def up(
             save_state(state)
     except BaseException:
         log.info("up of %s failed or was interrupted; removing what was started", spec.name)
-        down(spec.name)
+        _down_ignoring_sigint(spec.name)
         raise
     log.info("topology %s is up (%s)", spec.name, chosen)
     return state
+
+
+def _down_ignoring_sigint(name: str) -> None:
+    """A second Ctrl-C must not interrupt the cleanup of the first; a container the engine was still
+    creating when the first one came is caught by the second pass."""
+    is_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if is_main else None
+    try:
+        down(name)
+        down(name)
+    finally:
+        if is_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _hosts(spec: TopologySpec, plans: tuple[LinkPlan, ...]) -> dict[str, dict[str, str]]:

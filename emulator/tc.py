@@ -29,6 +29,7 @@ __all__ = [
     "render_teardown",
     "render_wiring",
     "tbf_argv",
+    "tbf_params",
     "netem_argv",
     "wire_netns",
 ]
@@ -143,8 +144,9 @@ def netem_argv(port: Port, link: LinkSpec, *, is_cut: bool = False) -> list[str]
     loss_pct = 100.0 if is_cut else link.loss_pct
     if loss_pct > 0:
         argv += ["loss", f"{loss_pct:g}%"]
-    _, limit = tbf_params(link.bandwidth_mbps, link.rtt_ms)
-    argv += ["rate", _kbit(link.bandwidth_mbps), "limit", str(max(1000, limit // FRAME_BYTES * 4))]
+    # netem's limit (packets) covers frames in their delay plus the rate queue: about one BDP each.
+    _, limit_bytes = tbf_params(link.bandwidth_mbps, link.rtt_ms)
+    argv += ["rate", _kbit(link.bandwidth_mbps), "limit", str(2 * math.ceil(limit_bytes / FRAME_BYTES) + 16)]
     return argv
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,29 +90,35 @@ def write_control(topology: str, plan: LinkPlan, link: LinkSpec, *, is_cut: bool
 
 
 def start_delayline(topology: str, plan: LinkPlan, link: LinkSpec, *, is_cut: bool, seed: int) -> int:
-    """Start the detached delay-line process (own session, so Ctrl-C in the CLI never reaches it)."""
+    """Start the delay line fully detached (setsid -f: own session, parent init), so Ctrl-C in the CLI never
+    reaches it and no Popen object outlives this call; its pid comes from its "ready" line."""
     control = write_control(topology, plan, link, is_cut=is_cut)
     log_path = state_dir(topology) / f"link{plan.index}.log"
     argv = delayline_argv(plan, topology, sys.executable, DELAYLINE_SCRIPT, str(control), link, seed)
-    log.debug("run %s", " ".join(argv))
-    with open(log_path, "ab") as log_fh:
-        proc = subprocess.Popen(
-            argv,
+    log.debug("run setsid -f %s", " ".join(argv))
+    with open(log_path, "wb") as log_fh:
+        subprocess.run(
+            ["setsid", "-f", *argv],
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=log_fh,
-            start_new_session=True,
+            check=True,
             close_fds=True,
         )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        text = log_path.read_text(errors="replace")
+        match = re.search(r"ready, pid (\d+)", text)
+        if match:
+            return int(match.group(1))
+        if "Traceback" in text or "error" in text.lower():
+            time.sleep(0.05)  # let the traceback finish
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise CommandFailed(argv, proc.returncode, tail[0])
-        if f"ready, pid {proc.pid}" in log_path.read_text(errors="replace"):
-            return proc.pid
+            raise CommandFailed(argv, 1, tail[0])
         time.sleep(0.01)
-    kill_pids([proc.pid])
+    for pid in delayline_pids(topology):
+        if _cmdline(pid)[_cmdline(pid).index("--link") + 1] == str(plan.index):
+            kill_pids([pid])
     raise EmulatorError(
         f"delay line for link {plan.label} did not start within {READY_TIMEOUT_S:g} s; see {log_path}"
     )

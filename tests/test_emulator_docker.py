@@ -1,0 +1,373 @@
+"""Emulator against a real Docker Engine: lifecycle, shaping, runtime actions, probe and cleanup.
+
+Under CI=true these fail (never skip) when no engine answers; start one with scripts/ensure_docker.sh.
+Kept short: small topologies, sub-second echo checks, 1 s bulk transfers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator.errors import AlreadyRunning, TopologyError
+from emulator.topology import topology_from_dict
+
+pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = "emutest"
+
+
+def _engine_or_fail() -> None:
+    try:
+        from emulator import docker_backend
+
+        docker_backend.engine_info()
+    except Exception as exc:  # any failure here means "no engine"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no Docker Engine answers: {exc}")
+        pytest.skip(f"no Docker Engine: {exc}")
+
+
+@pytest.fixture(scope="module")
+def image():
+    _engine_or_fail()
+    if os.geteuid() != 0:
+        pytest.fail("the emulator wires namespaces and needs root") if os.environ.get(
+            "CI"
+        ) == "true" else pytest.skip("needs root")
+    from emulator.image import build_node_image
+
+    return build_node_image()
+
+
+def _spec(name: str, *, links=None, nodes=None):
+    return topology_from_dict(
+        {
+            "name": name,
+            "nodes": nodes
+            or [
+                {"name": "device", "tier": "device", "cpus": 0.5, "memory": "256m"},
+                {"name": "edge", "tier": "edge", "cpus": 1.0, "memory": "512m"},
+                {"name": "cloud", "tier": "cloud", "cpus": 1.0, "memory": "512m"},
+            ],
+            "links": links
+            if links is not None
+            else [
+                {"a": "device", "b": "edge", "bandwidth": "10mbit", "rtt": "20ms"},
+                {"a": "edge", "b": "cloud", "bandwidth": "50mbit", "rtt": "10ms"},
+            ],
+        }
+    )
+
+
+def _leftovers(name: str) -> dict:
+    from emulator import docker_backend, state, wiring
+
+    return {
+        "containers": [c.name for c in docker_backend.list_nodes(name)],
+        "netns": wiring.find_netns(name),
+        "delaylines": wiring.delayline_pids(name),
+        "state": state.state_dir(name).exists(),
+    }
+
+
+NOTHING = {"containers": [], "netns": [], "delaylines": [], "state": False}
+
+ECHO_SERVER = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 7007))
+while True:
+    d, a = s.recvfrom(2048); s.sendto(d, a)
+"""
+ECHO_CLIENT = """
+import socket, sys, time, statistics
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(float(sys.argv[2]))
+out = []
+for i in range(6):
+    t = time.perf_counter(); s.sendto(b"%d" % i, (sys.argv[1], 7007))
+    try:
+        while s.recvfrom(64)[0] != b"%d" % i:
+            pass
+        out.append((time.perf_counter() - t) * 1000)
+    except socket.timeout:
+        pass
+print(statistics.median(out[1:]) if len(out) > 1 else -1)
+"""
+
+
+def _echo_rtt_ms(emu, src: str, dst: str, timeout_s: float = 0.5) -> float:
+    """Median echo RTT src -> dst over the shared link; -1 when nothing comes back."""
+    rc, out = emu.exec(src, ["python3", "-c", ECHO_CLIENT, emu.address(dst, src), str(timeout_s)])
+    assert rc == 0, out
+    return float(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def emu(image):
+    from emulator import Emulation, lifecycle
+
+    name = f"{PREFIX}-main"
+    lifecycle.down(name)
+    emulation = Emulation.up(_spec(name), image=image)
+    for node in ("device", "edge", "cloud"):
+        emulation.exec(node, ["sh", "-c", f"python3 -c '{ECHO_SERVER}' >/dev/null 2>&1 &"])
+    time.sleep(0.3)
+    yield emulation
+    emulation.down()
+    assert _leftovers(name) == NOTHING
+
+
+def test_containers_are_labelled_with_limits_and_state_is_discoverable(emu):
+    from emulator import Emulation, docker_backend
+
+    containers = {c.node: c for c in docker_backend.list_nodes(emu.name)}
+    assert set(containers) == {"device", "edge", "cloud"}
+    assert containers["device"].cpus == pytest.approx(0.5) and containers["edge"].cpus == pytest.approx(1.0)
+    st = Emulation.attach(emu.name).status()  # a fresh handle finds it through the state file
+    assert [(lk.a, lk.b, lk.mechanism, lk.is_cut) for lk in st.links] == [
+        ("device", "edge", emu.state.mechanism, False),
+        ("edge", "cloud", emu.state.mechanism, False),
+    ]
+    assert emu.state.mechanism in ("netem", "tbf+delayline")
+
+
+def test_rtt_is_applied_and_nodes_without_a_link_cannot_reach_each_other(emu):
+    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(20, abs=1 + 2)
+    assert _echo_rtt_ms(emu, "edge", "cloud") == pytest.approx(10, abs=1 + 1)
+    rc, out = emu.exec(
+        "device", ["python3", "-c", "import socket; socket.create_connection(('cloud', 9), 1)"]
+    )
+    assert rc != 0 and ("gaierror" in out or "unreachable" in out), out
+    rc, out = emu.exec(
+        "device",
+        [
+            "python3",
+            "-c",
+            f"import socket; socket.create_connection(('{emu.address('cloud', 'edge')}', 9), 1)",
+        ],
+    )
+    assert rc != 0 and "unreachable" in out, out
+
+
+def test_probe_reports_every_direction_near_its_configuration(emu):
+    results = emu.probe(duration_s=1.2, count=5)
+    assert [(r.a, r.b) for r in results] == [
+        ("device", "edge"),
+        ("edge", "device"),
+        ("edge", "cloud"),
+        ("cloud", "edge"),
+    ]
+    for r in results:
+        assert r.error is None
+        assert r.mechanism == emu.state.mechanism
+        assert r.measured_mbps == pytest.approx(r.configured_mbps, rel=0.15)
+        assert r.measured_rtt_ms == pytest.approx(r.configured_rtt_ms, abs=1 + 0.15 * r.configured_rtt_ms)
+
+
+def test_set_link_rtt_and_loss_take_effect_within_a_second(emu):
+    start = time.monotonic()
+    emu.set_link("device", "edge", rtt_ms=60)
+    assert time.monotonic() - start < 1.0
+    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(60, abs=1 + 6)
+    emu.set_link("device", "edge", loss_pct=100)
+    assert _echo_rtt_ms(emu, "device", "edge", timeout_s=0.2) == -1
+    emu.set_link("device", "edge", rtt_ms=20, loss_pct=0)
+    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(20, abs=3)
+    assert emu.spec.link("device", "edge").rtt_ms == 20
+
+
+def test_set_link_bandwidth_changes_measured_throughput(emu):
+    emu.set_link("edge", "cloud", bandwidth_mbps=5)
+    try:
+        forward = next(r for r in emu.probe(duration_s=1.2, count=3) if (r.a, r.b) == ("edge", "cloud"))
+        assert forward.measured_mbps == pytest.approx(5, rel=0.15)
+    finally:
+        emu.set_link("edge", "cloud", bandwidth_mbps=50)
+
+
+def test_cut_and_restore_link(emu):
+    start = time.monotonic()
+    emu.cut_link("device", "edge")
+    assert time.monotonic() - start < 1.0
+    assert _echo_rtt_ms(emu, "device", "edge", timeout_s=0.2) == -1
+    assert _echo_rtt_ms(emu, "edge", "cloud") > 0  # other links unaffected
+    assert emu.status().links[0].is_cut
+    emu.restore_link("device", "edge")
+    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(20, abs=3)
+
+
+def _cpu_usage_ns(emu, node: str) -> int:
+    rc, out = emu.exec(node, ["cat", "/sys/fs/cgroup/cpuacct/cpuacct.usage"])
+    if rc != 0:  # cgroup v2
+        rc, out = emu.exec(node, ["sh", "-c", "grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d' ' -f2"])
+        return int(out.strip()) * 1000
+    return int(out.strip())
+
+
+def test_cpu_limit_and_background_load(emu):
+    from emulator import docker_backend
+
+    emu.set_cpus("device", 0.25)
+    assert docker_backend.node_info(emu.name, "device").cpus == pytest.approx(0.25)
+    assert emu.start_load("device", workers=2) == 2
+    time.sleep(0.3)
+    before = _cpu_usage_ns(emu, "device")
+    time.sleep(1.0)
+    used = (_cpu_usage_ns(emu, "device") - before) / 1e9
+    assert used == pytest.approx(0.25, abs=0.08)  # two busy workers held to a quarter core
+    emu.set_cpus("device", 0.5)
+    time.sleep(0.2)
+    before = _cpu_usage_ns(emu, "device")
+    time.sleep(1.0)
+    assert (_cpu_usage_ns(emu, "device") - before) / 1e9 == pytest.approx(0.5, abs=0.1)
+    emu.stop_load("device")
+    time.sleep(0.3)
+    before = _cpu_usage_ns(emu, "device")
+    time.sleep(0.5)
+    assert (_cpu_usage_ns(emu, "device") - before) / 1e9 < 0.05
+    assert emu.status().nodes[0].load_workers == 0
+
+
+def test_stop_and_start_node_rewires_its_links(emu):
+    start = time.monotonic()
+    emu.stop_node("edge")
+    assert time.monotonic() - start < 1.0
+    assert [n.container_status for n in emu.status().nodes] == ["running", "exited", "running"]
+    probe = emu.probe(duration_s=0, count=1)
+    assert all(r.error and "edge is stopped" in r.error for r in probe)
+    start = time.monotonic()
+    emu.start_node("edge")
+    assert time.monotonic() - start < 1.0
+    emu.exec("edge", ["sh", "-c", f"python3 -c '{ECHO_SERVER}' >/dev/null 2>&1 &"])
+    time.sleep(0.3)
+    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(20, abs=3)
+    assert _echo_rtt_ms(emu, "cloud", "edge") == pytest.approx(10, abs=2)
+
+
+def test_same_name_refused_and_second_topology_runs_side_by_side(emu, image):
+    from emulator import Emulation, lifecycle
+
+    with pytest.raises(AlreadyRunning, match=f"'{emu.name}' is already running"):
+        lifecycle.up(_spec(emu.name), image=image)
+    other = f"{PREFIX}-side"
+    lifecycle.down(other)
+    spec = _spec(other, nodes=[{"name": "edge", "tier": "edge", "cpus": 0.5, "memory": "256m"},
+                               {"name": "cloud", "tier": "cloud", "cpus": 0.5, "memory": "256m"}],
+                 links=[{"a": "edge", "b": "cloud", "bandwidth": "20mbit", "rtt": "40ms"}])  # fmt: skip
+    with Emulation.up(spec, image=image) as side:
+        side.exec("cloud", ["sh", "-c", f"python3 -c '{ECHO_SERVER}' >/dev/null 2>&1 &"])
+        time.sleep(0.3)
+        assert _echo_rtt_ms(side, "edge", "cloud") == pytest.approx(40, abs=5)
+        assert _echo_rtt_ms(emu, "edge", "cloud") == pytest.approx(
+            10, abs=2
+        )  # same addresses, separate worlds
+    assert _leftovers(other) == NOTHING
+    lifecycle.down(other)  # idempotent
+    assert _leftovers(other) == NOTHING
+
+
+def test_down_cleans_what_a_crashed_run_left_behind(image):
+    from emulator import lifecycle, state
+
+    name = f"{PREFIX}-crash"
+    lifecycle.down(name)
+    lifecycle.up(_spec(name, nodes=[{"name": "edge", "tier": "edge", "cpus": 0.5, "memory": "256m"},
+                                    {"name": "cloud", "tier": "cloud", "cpus": 0.5, "memory": "256m"}],
+                       links=[{"a": "edge", "b": "cloud", "bandwidth": "20mbit", "rtt": "4ms"}]), image=image)  # fmt: skip
+    state.remove_state_dir(name)  # as if the controller died before writing its state
+    left = _leftovers(name)
+    assert left["containers"] and left["netns"]
+    assert name in lifecycle.running_names()
+    out = subprocess.run(
+        [sys.executable, "-m", "emulator.cli", "down", name], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    assert _leftovers(name) == NOTHING
+
+
+def test_failure_during_up_leaves_nothing(image):
+    from emulator import lifecycle
+
+    name = f"{PREFIX}-fail"
+    lifecycle.down(name)
+
+    def interrupt(message: str) -> None:
+        if message.startswith("link"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lifecycle.up(_spec(name), image=image, on_progress=interrupt)
+    assert _leftovers(name) == NOTHING
+
+
+def test_ctrl_c_during_cli_up_leaves_nothing(image, tmp_path):
+    from emulator import docker_backend
+
+    name = f"{PREFIX}-sigint"
+    path = tmp_path / "t.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(_spec(name).to_dict()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "up", str(path), "--image", image],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not docker_backend.list_nodes(name) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["emulator: interrupted"]
+    assert _leftovers(name) == NOTHING
+
+
+def test_runtime_bad_input_is_refused(emu):
+    with pytest.raises(TopologyError, match="no link device-cloud"):
+        emu.set_link("device", "cloud", rtt_ms=5)
+    with pytest.raises(TopologyError, match="bandwidth -1"):
+        emu.set_link("device", "edge", bandwidth_mbps=-1)
+    with pytest.raises(TopologyError, match="cpus 9"):
+        emu.set_cpus("device", 9)
+    with pytest.raises(TopologyError, match="no node 'fog'"):
+        emu.stop_node("fog")
+
+
+def test_probe_json_cli_has_the_issue_keys(emu):
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-m", "emulator.cli", "probe", emu.name, "--json", "--duration-s", "0.6", "--count", "3"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 4
+    for row in rows:
+        assert {
+            "a",
+            "b",
+            "configured_mbps",
+            "configured_rtt_ms",
+            "measured_mbps",
+            "measured_rtt_ms",
+            "mechanism",
+        } <= set(row)
+        assert row["measured_rtt_ms"] > 0
+
+
+def test_nodes_have_no_route_beyond_their_links(emu):
+    """No default route in any node: traffic cannot leave the project's own namespaces."""
+    from emulator.runner import run
+    from emulator.tc import node_netns
+
+    for node, subnets in (("device", ["10.100.0.0/24"]), ("edge", ["10.100.0.0/24", "10.100.1.0/24"])):
+        routes = run(["ip", "-n", node_netns(emu.name, node), "route", "show"]).strip().splitlines()
+        assert sorted(r.split()[0] for r in routes) == subnets
