@@ -23,13 +23,13 @@ def _imported(path) -> set[str]:
     return found
 
 
-def test_simpy_is_imported_only_by_the_engine():
+def test_simpy_is_imported_only_by_the_simulators_engine():
     users = sorted(str(p.relative_to(REPO)) for p in (REPO / "testbed").rglob("*.py") if "simpy" in _imported(p))
     assert users == ["testbed/sim/engine.py"]
 
 
-def test_testbed_never_imports_the_emulators_docker_layer():
-    for path in (REPO / "testbed").rglob("*.py"):
+def test_the_simulator_never_imports_the_emulators_docker_layer():
+    for path in (REPO / "testbed" / "sim").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("emulator."):

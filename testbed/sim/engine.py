@@ -270,6 +270,10 @@ class Simulation:
                 self.jitter_ms[hop] = lk.jitter_ms
         self.traces = list(traces)
         self._compiled: dict[tuple[str, Split], tuple] = {}
+        self._stage_means: dict[tuple[str, Split], list] = {}
+        self._started = False
+        self.rho_peak = 0.0
+        self.rho_peak_at: tuple[float, str] | None = None
         self.current: dict[str, tuple] = {}
         self.split: dict[str, Split] = {}
         self.split_log: list[tuple[float, str, str]] = []
@@ -316,6 +320,7 @@ class Simulation:
         self.split[device] = split
         self.current[device] = self._compile(device, split)
         self.split_log.append((self.env.now, device, split.id))
+        self._note_load()
 
     def call_every(self, period_s: float, fn, first_s: float | None = None) -> None:
         def proc():
@@ -363,25 +368,40 @@ class Simulation:
                 stages.append((1, self.links[st.link], st.size_bytes, self.delay_s[st.link], jbuf))
         compiled = (split.id, tuple(stages))
         self._compiled[key] = compiled
+        means = []
+        for st, spec_stage in zip(stages, plan.stages, strict=True):
+            if st[0] == 1 or st[2] is not None:
+                means.append((st[1], st[2]))
+            else:
+                mean = self.world.mean_work_s(spec_stage.node, spec_stage.first_block, spec_stage.last_block)
+                means.append((st[1], mean))
+        self._stage_means[key] = means
         return compiled
 
     def offered_load(self) -> dict:
         """Per station, the long-run busy fraction the current splits ask for (>= 1 cannot be served)."""
         rates = self._rates()
         demand: dict = {}
-        for device, (_, stages) in self.current.items():
+        for device, split in self.split.items():
             lam = rates.get(device, 0.0)
-            for st in stages:
-                if st[0] == 0:
-                    work = st[2] if st[2] is not None else float(np.mean(st[3].draw(stream(self.seed, "rho"), 2000)))
-                else:
-                    work = st[2]
-                demand[st[1]] = demand.get(st[1], 0.0) + lam * work
+            for station, work in self._stage_means[(device, split)]:
+                demand[station] = demand.get(station, 0.0) + lam * work
         out = {}
         for station, d in demand.items():
             cap = station.capacity
             out[station.name] = d / cap if cap > 0 else math.inf
         return out
+
+    def _note_load(self) -> None:
+        """Track the highest offered load seen (conditions and splits change it during a run)."""
+        if not self._started:
+            return
+        rho = self.offered_load()
+        if rho:
+            worst = max(rho, key=rho.get)
+            if rho[worst] > self.rho_peak:
+                self.rho_peak = rho[worst]
+                self.rho_peak_at = (self.env.now, worst if isinstance(worst, str) else ">".join(worst))
 
     def _rates(self) -> dict[str, float]:
         a = self.spec.arrivals
@@ -610,6 +630,7 @@ class Simulation:
                 yield env.timeout(t - env.now)
             self._apply(trace, value)
             self.policy.on_conditions(self)
+            self._note_load()
             nxt = next(changes, None)
             if nxt is None:
                 return
@@ -649,6 +670,8 @@ class Simulation:
         self.policy.start(self)
         self._setup_arrivals()
         rho = self.offered_load()
+        self._started = True
+        self._note_load()
         if until_s is not None:
             if until_s > self.env.now:
                 self.env.run(until=until_s)
@@ -666,6 +689,8 @@ class Simulation:
             "arrivals_end_s": self.arrivals_end_s if self.arrivals_end_s is not None else now,
             "histogram": hist,
             "rho": rho,
+            "rho_peak": self.rho_peak,
+            "rho_peak_at": self.rho_peak_at,
             "node_utilisation": {n: s.utilisation(now) for n, s in self.nodes.items()},
             "link_utilisation": {f"{a}>{b}": s.utilisation(now) for (a, b), s in self.links.items()},
             "link_bytes": {f"{a}>{b}": s.work for (a, b), s in self.links.items()},

@@ -119,6 +119,9 @@ def run_one(world: World, spec: SimulationSpec, policy_spec, seed: int, traces=N
         "stable": unstable is None,
         "unstable_reason": unstable,
         "rho_max": rho_max,
+        # highest offered load at any moment (condition or split changes); >= 1 means a backlog built up
+        "rho_peak": raw["rho_peak"],
+        "overloaded_at": None if raw["rho_peak"] < 1 else f"t={raw['rho_peak_at'][0]:g} s on {raw['rho_peak_at'][1]}",
         "repartitions": sim.repartitions,
         "benchmarks": sim.benchmarks,
         "overhead_work_s": sim.overhead_work_s,
@@ -150,6 +153,7 @@ def _aggregate(runs: list[RunResult], policies) -> dict:
         entry["repartitions"] = sum(r.summary["repartitions"] for r in mine) / len(mine)
         entry["bytes_transferred"] = sum(r.summary["bytes_transferred"] for r in mine) / len(mine)
         entry["stable"] = all(r.summary["stable"] for r in mine)
+        entry["rho_peak"] = max(r.summary["rho_peak"] for r in mine)
         reasons = [r.summary["unstable_reason"] for r in mine if r.summary["unstable_reason"]]
         entry["unstable_reason"] = reasons[0] if reasons else None
         if oracle is not None:

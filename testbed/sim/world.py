@@ -364,6 +364,11 @@ class World:
 
     # --- block-time sampling ----------------------------------------------------------------------
 
+    def mean_work_s(self, node: str, first: int, last: int) -> float:
+        """Mean full-speed seconds of blocks first..last on a node (for offered-load checks)."""
+        nm = self.nodes[node]
+        return sum(b.latency.mean_s for b in nm.profile.blocks[first:last + 1]) / nm.speed
+
     def service_sampler(self, node: str, first: int, last: int, kind: str, cv: float):
         """(constant_work_s or None, draw(rng, n) -> np.ndarray) for blocks first..last on a node."""
         nm = self.nodes[node]
