@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     summaries: list[dict[str, Any]] = []
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=False) as bar:
+                      console=console, transient=True,
+                      disable=not console.is_terminal) as bar:
             overall = bar.add_task(f"{len(jobs)} model(s)", total=len(jobs))
             tasks = {j.model: bar.add_task(f"  {j.model} (cold + {j.repeats} repeats)", total=j.repeats + 1)
                      for j in jobs}

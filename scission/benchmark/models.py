@@ -8,6 +8,7 @@ file or a SavedModel directory. Every failure becomes a ``BenchmarkError`` namin
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,14 +96,23 @@ def source_for_file(path: str, weights_path: str | None = None) -> ModelSource:
     return ModelSource(name=name or "model", model_file=str(file), weights_path=weights_path)
 
 
+def reason(exc: BaseException) -> str:
+    """The first sentence of a library's error, which is the part that names the problem."""
+    text = " ".join(str(exc).split())
+    if not text:
+        return type(exc).__name__
+    for stop in (" Example error message", " Received: "):
+        text = text.split(stop, 1)[0]
+    return text[:300]
+
+
 def _load_weights(model: Any, weights_path: str, label: str) -> None:
     if not Path(weights_path).is_file():
         raise BenchmarkError(f"weights file {weights_path} does not exist")
     try:
         model.load_weights(weights_path)
     except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for files that don't fit
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchmarkError(f"weights {weights_path} do not fit model {label}: {first}") from None
+        raise BenchmarkError(f"weights {weights_path} do not fit model {label}: {reason(exc)}") from None
 
 
 def _load_saved_model_dir(path: Path, keras: Any) -> Any:
@@ -132,7 +142,7 @@ def _load_saved_model_dir(path: Path, keras: Any) -> Any:
     except BenchmarkError:
         raise
     except Exception as exc:
-        raise BenchmarkError(f"cannot load SavedModel {path}: {str(exc).strip().splitlines()[0]}") from None
+        raise BenchmarkError(f"cannot load SavedModel {path}: {reason(exc)}") from None
 
 
 def load(source: ModelSource) -> LoadedModel:
@@ -156,11 +166,13 @@ def load(source: ModelSource) -> LoadedModel:
         if path.is_dir():
             model = _load_saved_model_dir(path, keras)
         else:
+            if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+                raise BenchmarkError(f"model file {path} is not a .keras archive (not a zip file); "
+                                     "save the model with model.save('name.keras')")
             try:
                 model = keras.saving.load_model(str(path), compile=False)
             except Exception as exc:  # zip errors, ValueError, OSError...: all mean "not a model we can read"
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise BenchmarkError(f"cannot load model file {path}: {text}") from None
+                raise BenchmarkError(f"cannot load model file {path}: {reason(exc)}") from None
     if source.weights_path is not None:
         _load_weights(model, source.weights_path, source.name)
     return LoadedModel(name=source.name, model=model, preprocess=preprocess, build_s=time.perf_counter() - started)

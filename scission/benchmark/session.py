@@ -34,21 +34,21 @@ def run_job(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         BenchmarkError: the child reported bad input, or died (the message carries its last stderr line).
     """
     argv = [sys.executable, "-m", "scission.benchmark.worker", job.to_json()]
+    result: dict[str, Any] | None = None
+    message: str | None = None
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errors:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True, env=_child_env())
-        result: dict[str, Any] | None = None
-        message: str | None = None
-        for line in process.stdout or ():
-            if not line.startswith(MARKER):
-                continue
-            event = json.loads(line[len(MARKER):])
-            if event["event"] == "progress" and progress:
-                progress(event["done"], event["total"])
-            elif event["event"] == "result":
-                result = event["summary"]
-            elif event["event"] == "error":
-                message = event["message"]
-        returncode = process.wait()
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True, env=_child_env()) as process:
+            for line in process.stdout or ():
+                if not line.startswith(MARKER):
+                    continue
+                event = json.loads(line[len(MARKER):])
+                if event["event"] == "progress" and progress:
+                    progress(event["done"], event["total"])
+                elif event["event"] == "result":
+                    result = event["summary"]
+                elif event["event"] == "error":
+                    message = event["message"]
+            returncode = process.wait()
         if message is not None:
             raise BenchmarkError(message)
         if result is None or returncode != 0:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from scission.benchmark.graph import BlockSpec
+from scission.benchmark.graph import BlockSpec, graph_model
 
 ProgressFn = Callable[[int, int], None]
 
@@ -39,6 +39,7 @@ class Measurement:
     """Every sample of one benchmark of a model, in seconds."""
 
     cold_s: float
+    repeats_s: float
     whole_samples_s: tuple[float, ...]
     block_samples_s: tuple[tuple[float, ...], ...]
     outputs: tuple[BlockOutput, ...]
@@ -62,32 +63,39 @@ def _describe(value: Any) -> BlockOutput:
 
 
 class BlockRunner:
-    """Runs one block's nodes eagerly, the way ``Functional._run_through_graph`` does with ``training=False``."""
+    """Runs one block's nodes eagerly with Keras's own per-node steps (``Functional._run_through_graph``).
 
-    def __init__(self, block: BlockSpec):
+    In a chained pass every block writes into one tensor dict, so intermediates stay alive until the
+    pass ends exactly as they do inside ``model(x)``; freeing them block by block made densenets' blocks
+    ~6% faster than the model they came from.
+    """
+
+    def __init__(self, block: BlockSpec, graph: Any = None):
+        from keras import tree
+        from keras.src.models.functional import operation_fn
+
+        get_operation = getattr(graph, "_get_operation_for_node", None) or (lambda node: node.operation)
         self._input_id = id(block.input_tensor)
         self._output_id = id(block.output_tensor)
-        steps = []
-        for node in block.nodes:
-            op = node.operation
-            inject_training = "training" in getattr(op, "_call_context_args", {})
-            steps.append((node.arguments, op, inject_training, tuple(id(t) for t in node.outputs)))
-        self._steps = tuple(steps)
-        from keras import tree
-
+        self._nodes = block.nodes
+        self._get_operation = get_operation
+        self._operation_fn = operation_fn
         self._flatten = tree.flatten
 
-    def __call__(self, value: Any) -> Any:
-        flatten = self._flatten
-        tensors = {self._input_id: value}
-        for arguments, op, inject_training, output_ids in self._steps:
-            args, kwargs = arguments.fill_in(tensors)
-            if inject_training:
-                kwargs["training"] = False
-            outputs = op(*args, **kwargs)
-            for key, result in zip(output_ids, flatten(outputs), strict=True):
-                tensors[key] = result
+    def run_into(self, tensors: dict[int, Any]) -> Any:
+        """Run the block reading and writing ``tensors`` (tensor id -> value); returns the block's output."""
+        flatten, operation_fn, get_operation = self._flatten, self._operation_fn, self._get_operation
+        for node in self._nodes:
+            if any(id(x) not in tensors for x in node.input_tensors):
+                raise KeyError(f"block input missing for layer {node.operation.name}")
+            args, kwargs = node.arguments.fill_in(tensors)
+            outputs = operation_fn(get_operation(node), training=False)(*args, **kwargs)
+            for x, y in zip(node.outputs, flatten(outputs), strict=True):
+                tensors[id(x)] = y
         return tensors[self._output_id]
+
+    def __call__(self, value: Any) -> Any:
+        return self.run_into({self._input_id: value})
 
 
 def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
@@ -96,8 +104,10 @@ def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
     import tensorflow as tf
 
     clock = time.perf_counter
-    runners = [BlockRunner(b) for b in blocks]
+    graph = graph_model(model)
+    runners = [BlockRunner(b, graph) for b in blocks]
     x = tf.convert_to_tensor(x)
+    input_id = id(blocks[0].input_tensor)
     total = repeats + 1
 
     started = clock()
@@ -111,6 +121,7 @@ def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
     stamps = [0.0] * (len(runners) + 1)
     whole_out = chained_out = None
     last_outputs: list[Any] = []
+    repeats_started = clock()
     for repeat in range(repeats):
         for phase in ((0, 1) if repeat % 2 == 0 else (1, 0)):
             if phase == 0:
@@ -118,24 +129,27 @@ def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
                 whole_out = model(x, training=False)
                 whole.append(clock() - started)
                 continue
-            value = x
+            tensors = {input_id: x}
             outputs = []
             stamps[0] = clock()
             for i, runner in enumerate(runners):
-                value = runner(value)
+                value = runner.run_into(tensors)
                 stamps[i + 1] = clock()
                 outputs.append(value)
+            del tensors
             for i in range(len(runners)):
                 per_block[i].append(stamps[i + 1] - stamps[i])
             chained_out = value
             last_outputs = outputs
         if progress:
             progress(repeat + 2, total)
+    repeats_s = clock() - repeats_started
 
     reference = np.asarray(whole_out)
     error = float(np.max(np.abs(np.asarray(chained_out, dtype="float64") - reference))) if reference.size else 0.0
     return Measurement(
         cold_s=cold_s,
+        repeats_s=repeats_s,
         whole_samples_s=tuple(whole),
         block_samples_s=tuple(tuple(s) for s in per_block),
         outputs=tuple(_describe(v) for v in last_outputs),

@@ -63,6 +63,7 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
     if job.repeats < 1:
         raise BenchmarkError(f"repeats {job.repeats} must be >= 1")
     source = models.ModelSource(job.model, job.model_file, job.weights_path)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     loaded = models.load(source)
     analysis = graph.analyse(loaded.model)
@@ -72,12 +73,13 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         x = inputs.image_input(job.input_path, input_shape, loaded.preprocess, job.model)
     else:
         x = inputs.synthetic_input(input_shape, str(keras_input.dtype), loaded.preprocess)
+    prepared = time.perf_counter()
     try:
         measured = timing.measure(loaded.model, analysis.blocks, x, job.repeats, progress)
     except ScissionError:
         raise
     except Exception as exc:  # a model that builds but cannot run (bad shapes, custom ops...)
-        raise BenchmarkError(f"model {job.model} failed to run: {str(exc).strip().splitlines()[0]}") from None
+        raise BenchmarkError(f"model {job.model} failed to run: {models.reason(exc)}") from None
     wall_s = time.perf_counter() - started
 
     blocks = []
@@ -118,6 +120,10 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         "chained_tolerance": tolerance,
         "chained_within_tolerance": measured.chained_max_abs_error <= tolerance,
         "wall_s": wall_s,
+        # Where the wall time went: model build, split analysis + input, cold call, the R timed repeats.
+        "phases_s": {"build": loaded.build_s, "prepare": prepared - started - loaded.build_s,
+                     "cold": measured.cold_s, "repeats": measured.repeats_s},
+        "load_average_1m": [load_before, os.getloadavg()[0]],
         "overhead_ratio": (wall_s - loaded.build_s) / (job.repeats * whole.median_s) if whole.median_s else None,
         "peak_rss_bytes": peak_rss_bytes(),
         "layer_count": analysis.layer_count,
@@ -150,6 +156,9 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         "wall_s": wall_s,
         "build_s": loaded.build_s,
         "peak_rss_bytes": run["peak_rss_bytes"],
+        "phases_s": run["phases_s"],
+        "load_average_1m": run["load_average_1m"],
+        "pid": os.getpid(),
         "profile": str(path),
     }
 
