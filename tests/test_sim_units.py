@@ -1,0 +1,117 @@
+"""Pure parts of the simulator: splits, traces and streaming statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from testbed.errors import ConfigurationError, TraceError
+from testbed.sim.conditions import build_trace
+from testbed.sim.engine import stream
+from testbed.sim.spec import ConditionSpec
+from testbed.sim.stats import LatencyHistogram, Timeline, mean_ci
+from testbed.sim.world import Split
+
+
+@pytest.mark.parametrize(
+    "text, counts",
+    [
+        ("device:0-9,edge:10-65", (10, 56, 0)),
+        ("device:0-65", (66, 0, 0)),
+        ("edge:0-65", (0, 66, 0)),
+        ("device:0-0,cloud:1-65", (1, 0, 65)),
+        ("cloud-only", (0, 0, 66)),
+        (" device : 0 - 9 , cloud : 10 - 65 ", (10, 0, 56)),
+    ],
+)
+def test_split_ids_parse_and_print_back(text, counts):
+    split = Split.parse(text, 66)
+    assert split.counts == counts
+    assert Split.parse(split.id, 66) == split
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("device:0-9,edge:11-65", "next block to run is 10"),
+        ("device:0-9", "covers blocks 0-9"),
+        ("edge:0-9,device:10-65", "in order"),
+        ("fog:0-65", "tier 'fog'"),
+        ("device 0-65", "not 'tier:first-last'"),
+        ("device:0-70", "covers blocks 0-70"),
+    ],
+)
+def test_unknown_configurations_say_why(text, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Split.parse(text, 66)
+
+
+def test_csv_trace_is_read_and_checked(tmp_path):
+    path = tmp_path / "bw.csv"
+    path.write_text("time_s,bandwidth_mbps\n0,5\n10,2.5\n20,5\n")
+    trace = build_trace(ConditionSpec("csv", "link", link=("a", "b"), csv_path=path, where="conditions[0]"))
+    assert list(trace.changes(stream(1, "x"))) == [(0.0, 5.0), (10.0, 2.5), (20.0, 5.0)]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("time_s,bandwidth_mbps\n0,5\n10,0\n", "bandwidth 0 Mbit/s must be greater than 0"),
+        ("time_s,bandwidth_mbps\n10,5\n5,2\n", "comes before"),
+        ("time,bw\n0,5\n", "expected columns time_s and bandwidth_mbps"),
+        ("time_s,bandwidth_mbps\n0,fast\n", "must be numbers"),
+    ],
+)
+def test_bad_csv_traces_are_refused(tmp_path, body, message):
+    path = tmp_path / "bw.csv"
+    path.write_text(body)
+    with pytest.raises(TraceError, match=message):
+        build_trace(ConditionSpec("csv", "link", link=("a", "b"), csv_path=path, where="conditions[0]"))
+
+
+def test_load_outside_zero_to_one_is_refused():
+    with pytest.raises(TraceError, match="background load 1.5"):
+        build_trace(ConditionSpec("step", "node", node="edge", points=((0, 1.5),), where="conditions[0]"))
+
+
+def test_random_walk_is_seeded_and_stays_in_bounds():
+    spec = ConditionSpec("random-walk", "link", link=("a", "b"), start=2.0, step_s=1.0, sigma_pct=50,
+                         minimum=0.5, maximum=4.0, where="c")
+    trace = build_trace(spec)
+
+    def first(n, seed):
+        out = []
+        for point in trace.changes(stream(seed, "w")):
+            out.append(point)
+            if len(out) == n:
+                return out
+
+    a, b = first(500, 3), first(500, 3)
+    assert a == b and a != first(500, 4)
+    assert [t for t, _ in a[:3]] == [0.0, 1.0, 2.0]
+    assert all(0.5 <= v <= 4.0 for _, v in a)
+
+
+def test_histogram_percentiles_are_within_a_tenth_of_a_percent():
+    x = np.random.default_rng(0).lognormal(-1, 1, 200_000)
+    hist = LatencyHistogram()
+    hist.add_many(x)
+    for q in (0.5, 0.95, 0.99):
+        exact = float(np.quantile(x, q, method="inverted_cdf"))
+        assert hist.quantile(q) == pytest.approx(exact, rel=1e-3)
+    assert hist.mean_s == pytest.approx(float(x.mean()), rel=1e-12)
+
+
+def test_timeline_stays_bounded_by_merging_windows():
+    tl = Timeline(width_s=1.0, max_windows=100)
+    for t in range(10_000):
+        tl.add(t + 0.5, 1.0)
+    assert len(tl.sums) <= 100
+    assert sum(c for _, _, c in tl.rows()) == 10_000
+    assert tl.width_s == 128.0
+
+
+def test_confidence_interval_over_seeds():
+    m, h = mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(4.303 * 1.0 / 3**0.5)
+    assert mean_ci([5.0]) == (5.0, 0.0)
