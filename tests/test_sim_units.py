@@ -115,3 +115,20 @@ def test_confidence_interval_over_seeds():
     m, h = mean_ci([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.303 * 1.0 / 3**0.5)
     assert mean_ci([5.0]) == (5.0, 0.0)
+
+
+def test_empirical_block_times_are_sums_of_measured_samples():
+    from test_sim_helpers import topology
+
+    from scission.profiles import Block, LatencyStats, ModelProfile, Profile, Resource
+    from testbed.sim.world import World
+
+    blocks = (Block(0, 0, 0, 10, LatencyStats.from_samples([0.1, 0.2])),
+              Block(1, 1, 1, 10, LatencyStats.from_samples([1.0, 2.0])))
+    profile = Profile(Resource("device", "d"), {"m": ModelProfile("m", blocks)})
+    world = World(topology([("device", "device", 1.0)], []), [profile], {"device": "device-d"}, "m")
+    const, draw = world.service_sampler("device", 0, 1, "auto", 0.1)
+    assert const is None
+    values = set(np.round(draw(np.random.default_rng(0), 1000), 9))
+    assert values == {1.1, 1.2, 2.1, 2.2}
+    assert world.service_sampler("device", 0, 1, "deterministic", 0.1)[0] == pytest.approx(0.15 + 1.5)

@@ -43,6 +43,7 @@ __all__ = [
 
 TIERS = ("device", "edge", "cloud")
 MSS_BYTES = 1460
+_SEARCH_CACHE_SIZE = 4096
 _RANGE_RE = re.compile(r"^\s*([a-z]+)\s*:\s*(\d+)\s*-\s*(\d+)\s*$")
 
 
@@ -341,6 +342,8 @@ class World:
             relevant.append((hop, float(f"{bandwidth_mbps[hop]:.4g}")))
         key = (device, k, tuple(relevant))
         if key not in self._search_cache:
+            if len(self._search_cache) >= _SEARCH_CACHE_SIZE:
+                self._search_cache.clear()  # a random walk rarely repeats: keep memory bounded
             try:
                 self._search_cache[key] = search_problem(self.problem(device, bandwidth_mbps, load), k)
             except TestbedError:
