@@ -119,8 +119,8 @@ def _cmd_up(args) -> int:
     from emulator import lifecycle
 
     spec = load_topology(args.topology)
+    check_fits_host(spec)
     if args.dry_run:
-        check_fits_host(spec)
         for argv in lifecycle.dry_run_commands(spec, args.mechanism):
             console.print(" ".join(argv), highlight=False, soft_wrap=True)
         return 0

@@ -251,11 +251,22 @@ def test_stop_and_start_node_rewires_its_links(emu):
     assert _echo_rtt_ms(emu, "cloud", "edge") == pytest.approx(10, abs=2)
 
 
-def test_same_name_refused_and_second_topology_runs_side_by_side(emu, image):
+def test_same_name_refused_and_second_topology_runs_side_by_side(emu, image, tmp_path):
+    import yaml
+
     from emulator import Emulation, lifecycle
 
     with pytest.raises(AlreadyRunning, match=f"'{emu.name}' is already running"):
         lifecycle.up(_spec(emu.name), image=image)
+    path = tmp_path / "same.yaml"
+    path.write_text(yaml.safe_dump(_spec(emu.name).to_dict()))
+    out = subprocess.run([sys.executable, "-m", "emulator.cli", "up", str(path), "--image", image],
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"emulator: topology '{emu.name}' is already running; stop it with `emulator down {emu.name}` or rename it"
+    ]
+    assert emu.status().nodes[0].container_status == "running"  # the refused `up` touched nothing
     other = f"{PREFIX}-side"
     lifecycle.down(other)
     spec = _spec(other, nodes=[{"name": "edge", "tier": "edge", "cpus": 0.5, "memory": "256m"},

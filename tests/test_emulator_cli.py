@@ -1,0 +1,90 @@
+"""CLI bad input: one clear line on stderr, exit status 2, nothing started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NODES = [
+    {"name": "device", "tier": "device", "cpus": 0.5, "memory": "256m"},
+    {"name": "edge", "tier": "edge", "cpus": 1, "memory": "256m"},
+]
+LINK = {"a": "device", "b": "edge", "bandwidth": "10mbit", "rtt": "20ms"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "emulator.cli", *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+CASES = [
+    ("unknown-node", NODES, [{**LINK, "b": "fog"}], "links[0].b: unknown node 'fog'"),
+    (
+        "zero-bandwidth",
+        NODES,
+        [{**LINK, "bandwidth": "0mbit"}],
+        "links[0].bandwidth: '0mbit' must be greater than zero",
+    ),
+    ("negative-bandwidth", NODES, [{**LINK, "bandwidth": "-5mbit"}], "links[0].bandwidth: '-5mbit'"),
+    (
+        "no-unit",
+        NODES,
+        [{**LINK, "bandwidth": 20}],
+        "links[0].bandwidth: '20' has no unit; use kbit, mbit or gbit",
+    ),
+    ("no-unit-rtt", NODES, [{**LINK, "rtt": 20}], "links[0].rtt: '20' has no unit"),
+    ("duplicate-node", [NODES[0], NODES[0]], [], "nodes[1].name: duplicate node name 'device'"),
+    (
+        "duplicate-link",
+        NODES,
+        [LINK, {**LINK, "a": "edge", "b": "device"}],
+        "links[1]: duplicate link edge-device",
+    ),
+    ("too-many-cpus", [{**NODES[0], "cpus": 64}], [], "nodes[0].cpus: 64 for node device is more than the"),
+]
+
+
+@pytest.mark.parametrize(("case", "nodes", "links", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("command", [["up"], ["up", "--dry-run"], ["validate"]])
+def test_bad_topology_is_one_line_exit_2(tmp_path, case, nodes, links, expected, command):
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(yaml.safe_dump({"name": f"emutest-{case}", "nodes": nodes, "links": links}))
+    out = _cli(*command, str(path))
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert not Path(f"/run/emulator/emutest-{case}").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["link", "set", "device", "edge", "-t", "x", "--bandwidth", "5"], "--bandwidth: '5' has no unit"),
+        (["link", "set", "device", "edge", "-t", "x", "--loss", "140%"], "--loss: '140%' outside 0-100%"),
+        (["up", "/nonexistent/topology.yaml"], "topology file /nonexistent/topology.yaml does not exist"),
+        (["status", "emutest-not-running"], "topology 'emutest-not-running' is not running"),
+        (
+            ["link", "cut", "a", "b", "-t", "emutest-not-running"],
+            "topology 'emutest-not-running' is not running",
+        ),
+    ],
+)
+def test_other_bad_input_is_one_line_exit_2(args, expected):
+    out = _cli(*args)
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], out.stderr
+
+
+def test_shipped_topologies_validate():
+    for path in sorted((ROOT / "topologies").glob("*.yaml")):
+        out = _cli("validate", str(path))
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"{path}: ok")
