@@ -65,7 +65,10 @@ def test_out_folder_holds_tables_and_plots(tmp_path):
     assert names >= {"summary.json", "runs.parquet", "timeline.parquet", "requests.parquet", "latency_over_time.png",
                      "latency_cdf.png"}
     requests = pd.read_parquet(tmp_path / "out" / "requests.parquet")
-    assert list(requests.columns) == ["policy", "seed", "request", "device", "config", "arrival_s", "finish_s", "latency_s"]
+    assert list(requests.columns) == ["policy", "seed", "request", "device", "config", "arrival_s", "finish_s", "latency_s",
+                                      "compute_s", "transfer_s", "propagation_s"]
+    parts = requests["compute_s"] + requests["transfer_s"] + requests["propagation_s"]
+    assert (parts - requests["latency_s"]).abs().max() < 1e-9
     assert len(requests) == 2 * 2 * 300
     runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
     assert "node_utilisation[edge]" in runs.columns and "link_bytes[device>edge]" in runs.columns

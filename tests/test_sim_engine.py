@@ -60,6 +60,9 @@ def test_a_request_runs_its_hops_in_order(tmp_path):
     expected = 0.2 / 3 + 0.001 + 0.05 + 0.3 / 3 + 0.001 + 0.05 + 0.1 / 3
     assert sim.rec[0][5] == pytest.approx(expected, rel=1e-12)
     assert sim.rec[0][2] == "device:0-0,edge:1-1,cloud:2-2"
+    compute_s, transfer_s, propagation_s = sim.rec[0][6:9]
+    assert compute_s == pytest.approx(0.2 / 3 + 0.3 / 3 + 0.1 / 3)
+    assert transfer_s == pytest.approx(0.002) and propagation_s == pytest.approx(0.1)
 
 
 def test_a_bandwidth_drop_mid_transfer_slows_the_rest_of_it(tmp_path):

@@ -254,18 +254,20 @@ class Simulation:
         self.env = env = simpy.Environment()
         self.bandwidth_mbps: dict[tuple[str, str], float] = {}
         self.load: dict[str, float] = {n: 0.0 for n in world.nodes}
+        # With records, per-stage times are kept too; without, the hot path does not even test for it.
+        done = self._station_done_rec if self.record else self._station_done
         self.nodes: dict[str, PSStation] = {}
         self.links: dict[tuple[str, str], PSStation] = {}
         self.delay_s: dict[tuple[str, str], float] = {}
         self.jitter_ms: dict[tuple[str, str], float] = {}
         for name, nm in world.nodes.items():
-            self.nodes[name] = PSStation(env, name, nm.capacity, 1.0, self._station_done)
+            self.nodes[name] = PSStation(env, name, nm.capacity, 1.0, done)
         for lk in world.topology.links:
             for hop in ((lk.a, lk.b), (lk.b, lk.a)):
                 mbps, rtt_ms = world.nominal_mbps(hop), world.rtt_ms(hop)
                 self.bandwidth_mbps[hop] = mbps
                 cap = mathis_cap_bytes_per_s(rtt_ms, lk.loss_pct)
-                self.links[hop] = PSStation(env, hop, mbps * _BYTES_PER_MBPS, cap, self._station_done)
+                self.links[hop] = PSStation(env, hop, mbps * _BYTES_PER_MBPS, cap, done)
                 self.delay_s[hop] = rtt_ms / 2000
                 self.jitter_ms[hop] = lk.jitter_ms
         self.traces = list(traces)
@@ -292,7 +294,7 @@ class Simulation:
         self.arrivals_end_s: float | None = None
         self.done = env.event()
         self._arrive_cb = self._arrive
-        self._after_delay_cb = self._after_delay
+        self._after_delay_cb = self._after_delay_rec if self.record else self._after_delay
         # aggregates
         self._bins = [0] * len(LatencyHistogram().counts)
         self._n = 0
@@ -335,13 +337,14 @@ class Simulation:
         """Run work_s of full-speed work on a node (it shares the node with requests); on_done(elapsed_s)."""
         if overhead:
             self.overhead_work_s += work_s
-        job = [-1, None, ((0, self.nodes[node], work_s, None),), 0, self.env.now, on_done]
+        job = [-1, None, ((0, self.nodes[node], work_s, None),), 0, self.env.now, on_done, self.env.now, 0.0, 0.0, 0.0]
         self.nodes[node].arrive(job, work_s)
 
     def submit_transfer(self, hop: tuple[str, str], size_bytes: float, on_done) -> None:
         """Carry bytes over one directed link (sharing it with requests); on_done(serialisation_s)."""
         self.probe_bytes += size_bytes
-        job = [-1, None, ((0, self.links[hop], size_bytes, None),), 0, self.env.now, on_done]
+        job = [-1, None, ((0, self.links[hop], size_bytes, None),), 0, self.env.now, on_done, self.env.now, 0.0, 0.0,
+               0.0]
         self.links[hop].arrive(job, size_bytes)
 
     # ------------------------------------------------------------------ plans
@@ -440,6 +443,22 @@ class Simulation:
             w = st[3].take()
         st[1].arrive(job, w)
 
+    def _station_done_rec(self, job) -> None:
+        now = self.env._now
+        if job[2][job[3]][0] == 0:
+            job[7] += now - job[6]
+        else:
+            job[8] += now - job[6]
+        job[6] = now
+        self._station_done(job)
+
+    def _after_delay_rec(self, ev) -> None:
+        job = ev._value
+        now = self.env._now
+        job[9] += now - job[6]
+        job[6] = now
+        self._after_delay(ev)
+
     def _after_delay(self, ev) -> None:
         self.in_delay -= 1
         self._start_stage(ev._value)
@@ -476,7 +495,7 @@ class Simulation:
             self._bins[LatencyHistogram.bin_of(lat)] += 1
             self.timeline.add(now, lat)
         if self.record:
-            self.rec.append((job[0], job[1], job[5], t0, now, lat))
+            self.rec.append((job[0], job[1], job[5], t0, now, lat, job[7], job[8], job[9]))
         if self._closed and not self.arrivals_done:
             think = self._think_s
             if think > 0:
@@ -502,6 +521,8 @@ class Simulation:
         self.in_flight += 1
         config_id, stages = self.current[device]
         job = [self.arrived, device, stages, 0, now, config_id]
+        if self.record:  # stage start, compute, transfer and propagation seconds
+            job += [now, 0.0, 0.0, 0.0]
         if self.in_flight > self._max_in_flight:
             self._unstable(f"more than {self._max_in_flight} requests in flight at t={now:.3f} s")
         limit = self.spec.requests

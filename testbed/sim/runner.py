@@ -65,7 +65,8 @@ class SimulationResult:
         for r in self.runs:
             if r.records is None:
                 continue
-            f = pd.DataFrame(r.records, columns=["request", "device", "config", "arrival_s", "finish_s", "latency_s"])
+            f = pd.DataFrame(r.records, columns=["request", "device", "config", "arrival_s", "finish_s", "latency_s",
+                                                 "compute_s", "transfer_s", "propagation_s"])
             f.insert(0, "seed", r.seed)
             f.insert(0, "policy", r.policy)
             frames.append(f)
