@@ -35,7 +35,7 @@ def _print_table(summary: dict) -> None:
             "-" if regret is None else f"{regret:.4g}",
             "yes" if e["stable"] else "NO",
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     print(f"{summary['requests']} requests simulated in {summary['wall_s']:.2f} s wall "
           f"({summary['requests_per_s']:,.0f} simulated requests/s)")
 
@@ -122,7 +122,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for row in table.itertuples(index=False):
             t.add_row(*[f"{getattr(row, c):.4g}" if isinstance(getattr(row, c), float) else str(getattr(row, c))
                         for c in cols])
-        Console().print(t)
+        Console(width=None if sys.stdout.isatty() else 160).print(t)
         print(f"table and plot in {out}/")
     return 0
 

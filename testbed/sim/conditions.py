@@ -88,12 +88,14 @@ class Trace:
         sigma = s.sigma_pct / 100
         while True:
             yield t, value
+            pull = s.reversion
             for step in rng.standard_normal(256):
                 t += s.step_s
                 if s.target == "link":
-                    value = value * math.exp(sigma * step)  # multiplicative: bandwidth stays positive
+                    # multiplicative (bandwidth stays positive), pulled back towards start in log space
+                    value = value * math.exp(sigma * step + pull * math.log(s.start / value))
                 else:
-                    value = value + sigma * step  # additive in load fraction
+                    value = value + sigma * step + pull * (s.start - value)  # additive in load fraction
                 value = min(max(value, lo), hi)
                 yield t, value
 
@@ -108,6 +110,8 @@ def build_trace(spec: ConditionSpec) -> Trace:
                 check_value(spec.quantity, bound, f"{where}.{label}")
         if spec.sigma_pct < 0:
             raise TraceError(f"{where}.sigma_pct: {spec.sigma_pct} must be >= 0")
+        if not 0 <= spec.reversion <= 1:
+            raise TraceError(f"{where}.reversion: {spec.reversion} must be between 0 and 1")
         return Trace(spec, ())
     points = _read_csv(spec) if spec.kind == "csv" else spec.points
     if not points:

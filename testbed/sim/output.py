@@ -70,13 +70,23 @@ def plot_timeline(result: SimulationResult, path: Path) -> Path:
         for t, label, value in changes:
             series.setdefault(label, []).append((t, value))
         end = max((r.summary["sim_time_s"] for r in runs), default=0.0)
+        right = None
         for label, points in series.items():
             xs = [p[0] for p in points] + [end]
             ys = [p[1] for p in points] + [points[-1][1]]
-            low.step(xs, ys, where="post", label=label)
-        low.set_ylabel("condition")
+            if label.endswith(" load"):  # a fraction: its own axis, dashed
+                right = right or low.twinx()
+                right.step(xs, ys, where="post", linestyle="--", color="tab:red", label=label)
+                right.set_ylabel("background load")
+            else:
+                low.step(xs, ys, where="post", label=label)
+        low.set_ylabel("bandwidth (Mbit/s)")
         low.set_xlabel("simulated time (s)")
-        low.legend(fontsize=8)
+        handles, labels = low.get_legend_handles_labels()
+        if right is not None:
+            h2, l2 = right.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        low.legend(handles, labels, fontsize=8)
     else:
         ax.set_xlabel("simulated time (s)")
     fig.tight_layout()

@@ -77,6 +77,7 @@ class ConditionSpec:
     start: float | None = None
     step_s: float = 1.0
     sigma_pct: float = 10.0
+    reversion: float = 0.0  # random walk: fraction of the way back to start per step (0: a pure walk)
     minimum: float | None = None
     maximum: float | None = None
     where: str = ""  # field path, for error messages
@@ -244,6 +245,7 @@ class _Condition(_Strict):
     start: float | None = None
     step_s: float = 1.0
     sigma_pct: float = 10.0
+    reversion: float = 0.0
     min: float | None = None
     max: float | None = None
 
@@ -419,6 +421,7 @@ def simulation_from_dict(data: Any, base_dir: str | Path = ".", source: Path | N
                 start=c.start,
                 step_s=c.step_s,
                 sigma_pct=c.sigma_pct,
+                reversion=c.reversion,
                 minimum=c.min,
                 maximum=c.max,
                 where=where,
