@@ -77,3 +77,49 @@ def test_zero_load_simulated_latency_equals_the_cost_scission_is_given(config, t
     sim, _ = simulate(world, s)
     split = world.parse_split(config)
     assert sim.rec[0][5] == pytest.approx(world.predicted_s("device", split, {}, {}), rel=1e-12)
+
+
+def _reference_ps(arrivals, work, capacity):
+    """Processor sharing the slow, obvious way: advance every job's remaining work between events."""
+    pending = sorted(arrivals)
+    active: dict[int, float] = {}
+    finish: dict[int, float] = {}
+    t, nxt = 0.0, 0
+    while nxt < len(pending) or active:
+        rate = min(1.0, capacity / len(active)) if active else 0.0
+        t_done = t + min(active.values()) / rate if active else float("inf")
+        t_arr = pending[nxt] if nxt < len(pending) else float("inf")
+        t_next = min(t_done, t_arr)
+        for j in active:
+            active[j] -= (t_next - t) * rate
+        t = t_next
+        for j in [j for j, rem in active.items() if rem <= 1e-12]:
+            finish[j] = t
+            del active[j]
+        if t_arr <= t and nxt < len(pending):
+            active[nxt] = work
+            nxt += 1
+    return [finish[i] for i in range(len(pending))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=25),
+    work=st.floats(0.05, 2.0),
+    cpus=st.sampled_from([1.0, 2.0, 3.0]),
+)
+def test_node_sharing_matches_a_brute_force_processor_sharing_reference(tmp_path_factory, gaps, work, cpus):
+    arrivals = []
+    t = 0.0
+    for g in gaps:
+        t += g
+        arrivals.append(round(t, 6))
+    path = tmp_path_factory.mktemp("ps") / "a.csv"
+    path.write_text("time_s\n" + "".join(f"{a}\n" for a in arrivals))
+    world = three_tier(device_s=work, cpus=(cpus, 1.0, 1.0))
+    s = spec(arrivals={"kind": "trace", "path": str(path)}, stop={"duration_s": 1e6},
+             policies=[{"kind": "device-only"}])
+    sim, _ = simulate(world, s)
+    got = sorted((r[0], r[4]) for r in sim.rec)
+    expected = _reference_ps(arrivals, work, cpus)
+    assert [f for _, f in got] == pytest.approx(expected, abs=1e-7)
