@@ -1,0 +1,76 @@
+"""Plots of a `testbed run`: predicted against measured latency, and where each configuration's time goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
+    plt = _pyplot()
+    done = configs.dropna(subset=["measured_s"])
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for model, part in done.groupby("model"):
+        ax.scatter(part["predicted_s"], part["measured_s"], label=model, s=30)
+        for _, r in part.iterrows():
+            ax.annotate(r["label"], (r["predicted_s"], r["measured_s"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    lo = min(done["predicted_s"].min(), done["measured_s"].min()) * 0.8
+    hi = max(done["predicted_s"].max(), done["measured_s"].max()) * 1.2
+    ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1, label="predicted = measured")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted latency (s)")
+    ax.set_ylabel("measured median latency (s)")
+    ax.set_title("predicted against measured, per configuration")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Path:
+    """Mean compute per node and transfer into each node, stacked, per configuration; predicted as a marker."""
+    plt = _pyplot()
+    mean = hops.groupby(["config", "hop", "node"], as_index=False)[["compute_s", "transfer_in_s"]].mean()
+    order = list(configs["config"])
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(order)), 4.5))
+    colours = {"device": "tab:red", "edge": "tab:green", "cloud": "tab:blue"}
+    for x, cid in enumerate(order):
+        bottom = 0.0
+        for _, h in mean[mean["config"] == cid].sort_values("hop").iterrows():
+            if h["hop"] > 0 and pd.notna(h["transfer_in_s"]):
+                ax.bar(x, h["transfer_in_s"], bottom=bottom, color="gold", edgecolor="white")
+                bottom += h["transfer_in_s"]
+            ax.bar(x, h["compute_s"], bottom=bottom, color=colours.get(h["node"], "tab:purple"), edgecolor="white")
+            bottom += h["compute_s"]
+    predicted = configs.set_index("config")["predicted_s"]
+    ax.scatter(range(len(order)), [predicted[c] for c in order], marker="_", s=600, color="black", zorder=3)
+    labels = [f"{lab}\n{cid}" for lab, cid in zip(configs["label"], order, strict=True)]
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels(labels, fontsize=7, rotation=20, ha="right")
+    ax.set_ylabel("seconds (mean over requests)")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=f"{n} compute") for n, c in colours.items()]
+    handles += [Patch(color="gold", label="transfer (one way)"), Patch(color="black", label="predicted (bar: -)")]
+    ax.legend(handles=handles, fontsize=7)
+    ax.set_title("where the time goes, per configuration")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

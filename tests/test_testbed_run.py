@@ -1,0 +1,166 @@
+"""`testbed run` end to end on a real Docker Engine: a small model, few requests, protocol errors, a fault.
+
+Under CI=true these fail (never skip) when no engine answers; scripts/test.sh starts one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import console_script
+
+pytestmark = [pytest.mark.docker, pytest.mark.tf, pytest.mark.slow]
+
+
+def _engine_or_fail() -> None:
+    try:
+        from emulator import docker_backend
+
+        docker_backend.engine_info()
+    except Exception as exc:  # any failure here means "no engine"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no Docker Engine answers: {exc}")
+        pytest.skip(f"no Docker Engine: {exc}")
+
+
+def _topology(folder: Path, name: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name,
+        "nodes": [
+            {"name": "device", "tier": "device", "cpus": 0.5, "memory": "1g"},
+            {"name": "edge", "tier": "edge", "cpus": 1.0, "memory": "1g"},
+            {"name": "cloud", "tier": "cloud", "cpus": 1.0, "memory": "1g"},
+        ],
+        "links": [
+            {"a": "device", "b": "edge", "bandwidth": "20mbit", "rtt": "20ms"},
+            {"a": "edge", "b": "cloud", "bandwidth": "50mbit", "rtt": "10ms"},
+            {"a": "device", "b": "cloud", "bandwidth": "10mbit", "rtt": "40ms"},
+        ],
+    }))
+    return path
+
+
+def _experiment(folder: Path, topology: Path, **extra) -> Path:
+    doc = {"name": topology.stem, "topology": str(topology), "models": ["mobilenetv2"], "repeats": 2,
+           "requests": 3, "top_k": 1, "native": True, "request_timeout_s": 20}
+    doc.update(extra)
+    path = folder / f"{topology.stem}-experiment.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _running(name: str) -> bool:
+    from emulator import lifecycle
+
+    return name in lifecycle.running_names()
+
+
+def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path):
+    _engine_or_fail()
+    experiment = _experiment(tmp_path, _topology(tmp_path, "tbtest-run"))
+    out = tmp_path / "out"
+    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
+                            capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not _running("tbtest-run")
+    configs = pd.read_parquet(out / "configs.parquet")
+    assert set(configs["label"]) >= {"top-1", "device-only", "edge-only", "cloud-only"} - set()
+    assert (configs["requests_ok"] == 3).all() and configs["measured_s"].notna().all()
+    requests = pd.read_parquet(out / "requests.parquet")
+    assert requests["ok"].all()
+    assert {"latency_s", "compute_s", "transfer_s"} <= set(requests.columns)
+    hops = pd.read_parquet(out / "hops.parquet")
+    edge_only = hops[(hops.config == configs.set_index("label").loc["edge-only", "config"]) & (hops.node == "edge")]
+    assert (edge_only["transfer_in_s"] > 0.01).all()  # 20 ms RTT link: at least the one-way delay
+    probes = pd.read_parquet(out / "probes.parquet")
+    assert len(probes) == 6 and probes["measured_mbps"].notna().all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary[0]["model"] == "mobilenetv2"
+    assert set(summary[0]) >= {"median_rel_error", "spearman", "regret"}
+    assert (out / "plots" / "predicted-vs-measured.png").exists()
+    assert (out / "plots" / "breakdown-mobilenetv2.png").exists()
+    assert (out / "summary.md").read_text().startswith("# testbed run")
+    # the run folder is what `testbed compare` and `testbed report` read
+    assert (out / "mobilenetv2" / "run.json").exists()
+    report = subprocess.run([console_script("testbed"), "report", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert report.returncode == 0, report.stderr
+
+
+def test_a_node_stopped_mid_run_fails_its_requests_cleanly(tmp_path):
+    _engine_or_fail()
+    experiment = _experiment(
+        tmp_path, _topology(tmp_path, "tbtest-fault"), native=True, top_k=1, requests=3, request_timeout_s=8,
+        faults=[{"config": "cloud-only", "after_requests": 1, "action": "stop-node", "node": "cloud"}],
+    )
+    out = tmp_path / "out"
+    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
+                            capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not _running("tbtest-fault")
+    requests = pd.read_parquet(out / "requests.parquet")
+    configs = pd.read_parquet(out / "configs.parquet").set_index("label")
+    cloud = requests[requests.config == configs.loc["cloud-only", "config"]]
+    assert cloud["ok"].tolist() == [True, False, False]
+    failed = cloud[~cloud["ok"]]
+    assert (failed["latency_s"] < 8 + 5).all()  # bounded by the request timeout
+    assert failed["error"].str.contains("timed out|failed", regex=True).all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "done"
+    assert any("stopped node cloud" in e["event"] for e in run["events"])
+    others = requests[requests.config != configs.loc["cloud-only", "config"]]
+    assert others["ok"].all()
+
+
+def test_agent_rejects_bad_messages_over_the_emulated_network(tmp_path):
+    _engine_or_fail()
+    from emulator.emulation import Emulation
+    from emulator.topology import load_topology
+    from testbed.run import AGENT_PORT, _Nodes
+
+    topology = load_topology(_topology(tmp_path, "tbtest-agent"))
+    with Emulation.up(topology) as emu:
+        nodes = _Nodes(emu, topology)
+        nodes.start_agents()
+        assert nodes.call("edge", "load", {"model": "mobilenetv2", "first_block": 10, "last_block": 12})["ok"]
+        edge = emu.address("edge", "device")
+        script = textwrap.dedent(f"""
+            import json, socket, struct
+            def send(data):
+                s = socket.create_connection(("{edge}", {AGENT_PORT}), timeout=20)
+                s.sendall(data)
+                n = struct.unpack(">I", s.recv(4))[0]
+                body = b""
+                while len(body) < n:
+                    body += s.recv(n - len(body))
+                s.close()
+                return json.loads(body)
+            def frame(h, p=b""):
+                raw = json.dumps(h).encode()
+                return struct.pack(">I", len(raw)) + raw + p
+            out = [
+                send(struct.pack(">I", 4) + b"junk"),
+                send(frame({{"op": "infer", "shape": [1, 2], "dtype": "complex64", "nbytes": 16}}, bytes(16))),
+                send(frame({{"op": "infer", "shape": [1, 9, 9, 9], "dtype": "float32", "nbytes": 2916}}, bytes(2916))),
+                send(frame({{"op": "infer", "shape": [1, 1], "dtype": "float32", "nbytes": 1 << 30}})),
+                send(frame({{"op": "ping"}})),
+            ]
+            print(json.dumps(out))
+        """)
+        code, output = emu.exec("device", ["python", "-c", script])
+        assert code == 0, output
+        replies = json.loads(output.strip().splitlines()[-1])
+        assert [r["ok"] for r in replies] == [False, False, False, False, True]
+        assert "JSON" in replies[0]["error"]
+        assert "not allowed" in replies[1]["error"]
+        assert "does not match this stage's input" in replies[2]["error"]
+        assert "exceeds the cap" in replies[3]["error"]
+    assert not _running("tbtest-agent")
