@@ -138,12 +138,24 @@ def add_compare_parser(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2) instead of usage text plus a line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="testbed",
-                                     description="Experiments: measured split inference, simulation and sweeps.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="testbed", description="Experiments: measured split inference, simulation and sweeps.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_simulate_parser(sub)
     add_compare_parser(sub)
+    from testbed.run_cli import add_run_parser
+    from testbed.sweep.cli import add_report_parser, add_sweep_parser
+
+    add_run_parser(sub)
+    add_sweep_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
@@ -153,11 +165,17 @@ def main(argv=None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    from emulator.errors import EmulatorError
+    from scission.errors import ScissionError
+
     try:
         return args.func(args)
-    except TestbedError as exc:
+    except (TestbedError, EmulatorError, ScissionError) as exc:
         print(f"testbed {args.command}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"testbed {args.command}: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
