@@ -117,3 +117,17 @@ def test_cli_writes_table_and_plot_and_fails_in_one_line(tmp_path):
     bad = subprocess.run([exe, "compare", str(run)], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "run.json" in bad.stderr
+
+
+def test_closed_loop_runs_share_the_node_unless_it_has_room(tmp_path):
+    run = make_run(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    meta.pop("rate_per_s")
+    meta["concurrency"] = 2  # two requests always outstanding on the one-core device
+    (run / "run.json").write_text(json.dumps(meta))
+    shared = compare_run(run, seeds=(1,)).set_index("config")
+    assert shared.loc["c-device", "simulated_s"] == pytest.approx(1.2, rel=0.02)  # 0.6 s each at half speed
+    meta["nodes"] = {"device": {"capacity": 2}}
+    (run / "run.json").write_text(json.dumps(meta))
+    roomy = compare_run(run, seeds=(1,)).set_index("config")
+    assert roomy.loc["c-device", "simulated_s"] == pytest.approx(0.6, rel=0.02)

@@ -12,8 +12,8 @@ The folder layout (the `testbed run` issue writes it):
   nothing); without those columns the ``config`` string itself is read as a split ('device:0-9,edge:10-65');
 - ``run.json``: ``{"topology": path, "resources": {node: resource label}, "model": name,
   "rate_per_s": requests/s per device, or "concurrency": requests outstanding per device,
-  optional "arrivals": "poisson" | "fixed", optional "input_bytes"}``; a relative topology path is looked
-  up in RUN_DIR first, then in the current folder.
+  optional "arrivals": "poisson" | "fixed", optional "input_bytes", optional "nodes": {node: {"capacity",
+  "speed"}}}``; a relative topology path is looked up in RUN_DIR first, then in the current folder.
 
 Each configuration is simulated as a static policy at the run's load, with the links set to the probes'
 measured bandwidth and RTT, and block times drawn from the run's own profiles.
@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 
 from testbed.errors import RunFolderError, TestbedError
-from testbed.sim.spec import simulation_from_dict
+from testbed.sim.spec import NodeOverride, simulation_from_dict
 from testbed.sim.world import TIERS, Split, World
 
 __all__ = ["TOLERANCE_PCT", "compare_run", "load_run_folder", "write_compare"]
@@ -125,9 +125,15 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
 
     run = load_run_folder(run_dir)
     meta = run["meta"]
+    overrides = {}
+    for key, value in (meta.get("nodes") or {}).items():
+        try:
+            overrides[key] = NodeOverride(value.get("capacity"), float(value.get("speed", 1.0)))
+        except (AttributeError, TypeError, ValueError):
+            raise RunFolderError(f"{Path(run_dir) / 'run.json'}: nodes.{key} must be {{capacity, speed}}") from None
     try:
         world = World(run["topology"], run["profiles"], meta["resources"], meta["model"], meta.get("input_bytes"),
-                      profiles_label=f"{Path(run_dir) / 'profiles'}")
+                      overrides, profiles_label=f"{Path(run_dir) / 'profiles'}")
     except TestbedError as exc:
         raise RunFolderError(f"{Path(run_dir) / 'run.json'}: {exc}") from None
     for row in run["probes"].itertuples(index=False):
