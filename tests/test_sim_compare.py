@@ -131,3 +131,53 @@ def test_closed_loop_runs_share_the_node_unless_it_has_room(tmp_path):
     (run / "run.json").write_text(json.dumps(meta))
     roomy = compare_run(run, seeds=(1,)).set_index("config")
     assert roomy.loc["c-device", "simulated_s"] == pytest.approx(0.6, rel=0.02)
+
+
+MULTI = """
+name: multi
+nodes:
+  - {name: device-1, tier: device, cpus: 1.0, memory: 512m}
+  - {name: device-2, tier: device, cpus: 1.0, memory: 512m}
+  - {name: edge, tier: edge, cpus: 1.0, memory: 1g}
+links:
+  - {a: device-1, b: edge, bandwidth: 10mbit, rtt: 20ms}
+  - {a: device-2, b: edge, bandwidth: 10mbit, rtt: 20ms}
+"""
+
+
+def test_the_folder_testbed_run_writes_per_model_is_read(tmp_path):
+    # The shape testbed/results.py writes into RUN_DIR/<model>/: resources named after nodes, closed loop
+    # of one request, an 'ok' column, a direction whose probe failed (NaN), a configuration never measured.
+    run = tmp_path / "run" / "tiny"
+    (run / "profiles").mkdir(parents=True)
+    (run / "topology.yaml").write_text(MULTI)
+    for node, tier, seconds in (("device-1", "device", 0.2), ("device-2", "device", 0.2), ("edge", "edge", 0.05)):
+        blocks = tuple(Block(i, i, i, 10_000, LatencyStats.from_samples([seconds] * 3)) for i in range(2))
+        write_model(run / "profiles", Resource(tier, node), ModelProfile("tiny", blocks, input_bytes=INPUT_BYTES), {})
+    pd.DataFrame([
+        {"a": "device-1", "b": "edge", "configured_mbps": 10.0, "configured_rtt_ms": 20.0, "measured_mbps": 9.6,
+         "measured_rtt_ms": 20.5, "mechanism": "netem", "error": None},
+        {"a": "edge", "b": "device-1", "configured_mbps": 10.0, "configured_rtt_ms": 20.0, "measured_mbps": None,
+         "measured_rtt_ms": None, "mechanism": "netem", "error": "iperf timed out"},
+    ]).to_parquet(run / "probes.parquet")
+    configs = []
+    for cid, counts in (("device:0-1", (0, 1, -1, -1)), ("device:0-0,edge:1-1", (0, 0, 1, 1)), ("edge:0-1", (-1, -1, 0, 1))):
+        configs.append({"topology": "multi", "model": "tiny", "config": cid, "label": cid, "predicted_s": 0.3,
+                        "device_resource": "device-device-1", "device_first_block": counts[0],
+                        "device_last_block": counts[1], "edge_resource": "edge-edge" if counts[2] >= 0 else None,
+                        "edge_first_block": counts[2], "edge_last_block": counts[3], "measured_s": float("nan")})
+    pd.DataFrame(configs).to_parquet(run / "configs.parquet")
+    rows = [{"topology": "multi", "model": "tiny", "config": "device:0-1", "label": "x", "request": i, "ok": True,
+             "error": None, "latency_s": 0.4} for i in range(20)]
+    rows += [{"topology": "multi", "model": "tiny", "config": "device:0-0,edge:1-1", "label": "y", "request": i,
+              "ok": i != 0, "error": None, "latency_s": 99.0 if i == 0 else 0.2 + 0.01025 + 10_000 / (9.6 * 125_000) + 0.05}
+             for i in range(20)]
+    pd.DataFrame(rows).to_parquet(run / "requests.parquet")
+    (run / "run.json").write_text(json.dumps({
+        "topology": "topology.yaml", "model": "tiny", "concurrency": 1, "arrivals": "closed", "device": "device-1",
+        "resources": {"device-1": "device-device-1", "device-2": "device-device-2", "edge": "edge-edge"}}))
+    table = compare_run(run, seeds=(1,)).set_index("config")
+    assert list(table.index) == ["device:0-1", "device:0-0,edge:1-1"]  # edge:0-1 was never measured
+    assert table.loc["device:0-1", "simulated_s"] == pytest.approx(0.4, rel=1e-9)  # one device, one request at a time
+    assert table.loc["device:0-0,edge:1-1", "measured_s"] < 1  # the failed request is left out
+    assert table["within_15pct"].all()

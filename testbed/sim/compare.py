@@ -12,8 +12,11 @@ The folder layout (the `testbed run` issue writes it):
   nothing); without those columns the ``config`` string itself is read as a split ('device:0-9,edge:10-65');
 - ``run.json``: ``{"topology": path, "resources": {node: resource label}, "model": name,
   "rate_per_s": requests/s per device, or "concurrency": requests outstanding per device,
-  optional "arrivals": "poisson" | "fixed", optional "input_bytes", optional "nodes": {node: {"capacity",
-  "speed"}}}``; a relative topology path is looked up in RUN_DIR first, then in the current folder.
+  optional "arrivals": "poisson" | "fixed" (ignored with concurrency), optional "device" or "devices" (which
+  devices sent requests; default every device), optional "input_bytes", optional "nodes": {node:
+  {"capacity", "speed"}}}``; a relative topology path is looked up in RUN_DIR first, then in the current
+  folder. A probe direction whose measurement is missing (NaN) keeps the topology's figures; requests
+  with ``ok`` false are left out.
 
 Each configuration is simulated as a static policy at the run's load, with the links set to the probes'
 measured bandwidth and RTT, and block times drawn from the run's own profiles.
@@ -140,12 +143,28 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
         hop = (str(row.a), str(row.b))
         if run["topology"].link(*hop) is None:
             raise RunFolderError(f"probes.parquet: link {hop[0]}-{hop[1]} is not in topology {run['topology'].name}")
-        mbps, rtt = float(row.measured_mbps), float(row.measured_rtt_ms)
-        if not (math.isfinite(mbps) and mbps > 0 and math.isfinite(rtt) and rtt >= 0):
-            raise RunFolderError(f"probes.parquet: link {hop[0]}>{hop[1]} measured {mbps} Mbit/s, {rtt} ms: not usable")
-        world.link_overrides[hop] = (mbps, rtt)
+        mbps = float("nan") if row.measured_mbps is None else float(row.measured_mbps)
+        rtt = float("nan") if row.measured_rtt_ms is None else float(row.measured_rtt_ms)
+        if math.isnan(mbps) and math.isnan(rtt):
+            continue  # the direction could not be measured: the topology's figures stand
+        if not math.isnan(mbps) and not (math.isfinite(mbps) and mbps > 0):
+            raise RunFolderError(f"probes.parquet: link {hop[0]}>{hop[1]} measured {mbps} Mbit/s: not usable")
+        if not math.isnan(rtt) and not (math.isfinite(rtt) and rtt >= 0):
+            raise RunFolderError(f"probes.parquet: link {hop[0]}>{hop[1]} measured {rtt} ms RTT: not usable")
+        world.link_overrides[hop] = (world.nominal_mbps(hop) if math.isnan(mbps) else mbps,
+                                     world.rtt_ms(hop) if math.isnan(rtt) else rtt)
 
-    measured = run["requests"].groupby("config")["latency_s"].agg(["mean", "count", lambda x: x.quantile(0.95)])
+    devices = meta.get("devices") or ([meta["device"]] if meta.get("device") else [])
+    unknown = [d for d in devices if d not in world.paths]
+    if unknown:
+        raise RunFolderError(f"{Path(run_dir) / 'run.json'}: device {unknown[0]!r} is not a device node with a resource "
+                             f"(devices: {', '.join(world.devices)})")
+    senders = devices or world.devices
+
+    requests = run["requests"]
+    if "ok" in requests.columns:
+        requests = requests[requests["ok"].astype(bool)]
+    measured = requests.groupby("config")["latency_s"].agg(["mean", "count", lambda x: x.quantile(0.95)])
     measured.columns = ["measured_s", "requests", "measured_p95_s"]
     rows = []
     for _, crow in run["configs"].iterrows():
@@ -158,6 +177,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             arrivals = {"kind": "closed", "concurrency": int(meta["concurrency"])}
         else:
             arrivals = {"kind": meta.get("arrivals", "poisson"), "rate_per_s": float(meta["rate_per_s"])}
+        arrivals["devices"] = devices
         spec = simulation_from_dict({
             "name": f"compare-{config}",
             "topology": str(run["topology_path"]),
@@ -165,7 +185,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             "resources": meta["resources"],
             "model": meta["model"],
             "arrivals": arrivals,
-            "stop": {"requests": n_requests * max(1, len(world.devices))},
+            "stop": {"requests": n_requests * len(senders)},
             "seeds": list(seeds),
             "service": "auto",
             "policies": [{"kind": "static", "configuration": split.id, "name": config}],
