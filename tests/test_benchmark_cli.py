@@ -206,3 +206,26 @@ def test_mobilenetv2_profile_feeds_predict(tmp_path, legacy_dir):
     assert out.returncode == 0, out.stderr
     configs = json.loads(out.stdout)
     assert configs and configs[0]["latency_s"] > 0
+
+
+@pytest.mark.tf
+def test_application_weights_that_do_not_fit_are_one_line(tiny_models, tmp_path):
+    out = scission("benchmark", "--tier", "device", "--name", "t", "--model", "mobilenetv2", "--weights",
+                   str(tiny_models / "tiny.weights.h5"), "--out", str(tmp_path))
+    assert_one_line_error(out, "tiny.weights.h5 do not fit model mobilenetv2")
+    assert not (tmp_path / "device-t.scission").exists()
+
+
+@pytest.mark.tf
+def test_application_loads_local_weights(tmp_path):
+    """Weights saved from a model of the same architecture load; the profile says where they came from."""
+    import keras
+
+    weights = tmp_path / "mnv2.weights.h5"
+    keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3)).save_weights(weights)
+    out = scission("benchmark", "--tier", "device", "--name", "t", "--model", "mobilenetv2", "--weights",
+                   str(weights), "--repeats", "1", "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert "mobilenetv2:" in out.stdout and "block sum / whole" in out.stdout
+    run = read_profile(tmp_path / "out" / "device-t.scission").models["mobilenetv2"].run
+    assert run["source"].endswith(f"weights {weights})")

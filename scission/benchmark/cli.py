@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True,
-                      disable=not console.is_terminal) as bar:
+                      disable=not console.is_terminal, redirect_stdout=False, redirect_stderr=False) as bar:
             overall = bar.add_task(f"{len(jobs)} model(s)", total=len(jobs))
             tasks = {j.model: bar.add_task(f"  {j.model} (cold + {j.repeats} repeats)", total=j.repeats + 1)
                      for j in jobs}
@@ -115,14 +115,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance(overall)
                 bar.update(tasks[summary["model"]], completed=summary["repeats"] + 1)
                 if not args.json:
-                    bar.console.print(_describe(summary), highlight=False, soft_wrap=True)
+                    print(_describe(summary), flush=True)
                 if not summary["chained_within_tolerance"]:
                     bar.console.print(f"warning: chaining the blocks of {summary['model']} differs from the whole "
                                       f"model by {summary['chained_max_abs_error']:.3g}", highlight=False)
                 if args.plot:
                     path = _plot(summary, args.plot)
                     if not args.json:
-                        bar.console.print(f"  plot -> {path}", highlight=False)
+                        print(f"  plot -> {path}", flush=True)
     finally:
         if args.json:
             print(json.dumps(summaries, indent=2))

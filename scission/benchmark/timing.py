@@ -10,6 +10,7 @@ first, so background load and cache effects fall on both alike.
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import time
@@ -120,30 +121,42 @@ def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
     per_block: list[list[float]] = [[] for _ in runners]
     stamps = [0.0] * (len(runners) + 1)
     whole_out = chained_out = None
-    last_outputs: list[Any] = []
-    repeats_started = clock()
-    for repeat in range(repeats):
-        for phase in ((0, 1) if repeat % 2 == 0 else (1, 0)):
-            if phase == 0:
-                started = clock()
-                whole_out = model(x, training=False)
-                whole.append(clock() - started)
-                continue
-            tensors = {input_id: x}
-            outputs = []
-            stamps[0] = clock()
-            for i, runner in enumerate(runners):
-                value = runner.run_into(tensors)
-                stamps[i + 1] = clock()
-                outputs.append(value)
-            del tensors
-            for i in range(len(runners)):
-                per_block[i].append(stamps[i + 1] - stamps[i])
-            chained_out = value
-            last_outputs = outputs
-        if progress:
-            progress(repeat + 2, total)
-    repeats_s = clock() - repeats_started
+    outputs: list[Any] = []
+
+    def whole_call() -> None:
+        nonlocal whole_out
+        begin = clock()
+        whole_out = model(x, training=False)
+        whole.append(clock() - begin)
+
+    def chained_pass() -> None:
+        nonlocal chained_out, outputs
+        tensors = {input_id: x}
+        values = []
+        stamps[0] = clock()
+        for i, runner in enumerate(runners):
+            values.append(runner.run_into(tensors))
+            stamps[i + 1] = clock()
+        for i in range(len(runners)):
+            per_block[i].append(stamps[i + 1] - stamps[i])
+        chained_out, outputs = values[-1], values
+
+    # As timeit does: no cyclic garbage collection inside the timed runs (reference counting still frees tensors).
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        repeats_started = clock()
+        for repeat in range(repeats):
+            first, second = (whole_call, chained_pass) if repeat % 2 == 0 else (chained_pass, whole_call)
+            first()
+            second()
+            if progress:
+                progress(repeat + 2, total)
+        repeats_s = clock() - repeats_started
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
     reference = np.asarray(whole_out)
     error = float(np.max(np.abs(np.asarray(chained_out, dtype="float64") - reference))) if reference.size else 0.0
@@ -152,7 +165,7 @@ def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
         repeats_s=repeats_s,
         whole_samples_s=tuple(whole),
         block_samples_s=tuple(tuple(s) for s in per_block),
-        outputs=tuple(_describe(v) for v in last_outputs),
+        outputs=tuple(_describe(v) for v in outputs),
         chained_max_abs_error=error,
         whole_max_abs_output=float(np.max(np.abs(reference))) if reference.size else 0.0,
     )
