@@ -50,6 +50,7 @@ def test_image_is_resized_to_the_model_input(tmp_path):
     np.testing.assert_allclose(x[0, :, :, 1:], 0.0)
     grey = inputs.image_input(str(path), (None, 8, 8, 1), None, "m")
     assert grey.shape == (1, 8, 8, 1)
+    assert inputs.image_input(str(path), (None, None, None, 3), None, "m").shape == (1, 30, 40, 3)
 
 
 def test_unreadable_image_is_one_clear_error(tmp_path):

@@ -36,13 +36,16 @@ def _read_image(path: str) -> Any:
         raise BenchmarkError(f"cannot read input image {path}: {exc}") from None
 
 
-def _image_shape(input_shape: tuple[int | None, ...], label: str) -> tuple[int, int, int]:
+def _image_shape(input_shape: tuple[int | None, ...], label: str,
+                 image_size: tuple[int, int]) -> tuple[int, int, int]:
+    """(height, width, channels) to feed; a model that accepts any size gets the image's own size."""
     dims = tuple(input_shape[1:])
-    if len(dims) != 3 or any(d is None for d in dims) or dims[2] not in (1, 3):
+    if len(dims) != 3 or dims[2] not in (1, 3):
         raise BenchmarkError(
             f"model {label} takes input of shape {tuple(input_shape)}, not an image (height, width, 1 or 3 channels)"
         )
-    return int(dims[0]), int(dims[1]), int(dims[2])
+    width, height = image_size
+    return int(dims[0] or height), int(dims[1] or width), int(dims[2])
 
 
 def synthetic_input(input_shape: tuple[int | None, ...], dtype: str, preprocess: Callable[[Any], Any] | None,
@@ -70,8 +73,9 @@ def image_input(path: str, input_shape: tuple[int | None, ...], preprocess: Call
     """
     from PIL import Image
 
-    height, width, channels = _image_shape(input_shape, label)
-    image = _read_image(path).convert("RGB" if channels == 3 else "L")
+    image = _read_image(path)
+    height, width, channels = _image_shape(input_shape, label, image.size)
+    image = image.convert("RGB" if channels == 3 else "L")
     image = image.resize((width, height), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype="float32").reshape((1, height, width, channels))
     if preprocess is not None:
