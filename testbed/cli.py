@@ -106,7 +106,7 @@ def add_simulate_parser(sub) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from testbed.sim.compare import compare_run, write_compare
 
-    table = compare_run(Path(args.run_dir), seeds=tuple(range(1, args.seeds + 1)))
+    table = compare_run(Path(args.run_dir), seeds=tuple(range(1, args.seeds + 1)), reply=not args.no_reply)
     out = Path(args.out) if args.out else Path(args.run_dir) / "compare"
     write_compare(table, out)
     if args.json:
@@ -135,6 +135,8 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--out", help="where to write compare.csv/compare.parquet/compare.png (default RUN_DIR/compare)")
     p.add_argument("--seeds", type=int, default=3, help="simulation seeds per configuration (default 3)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.add_argument("--no-reply", action="store_true",
+                   help="do not simulate carrying the result back to the device (the run's requests include it)")
     p.set_defaults(func=_cmd_compare)
 
 

@@ -63,7 +63,8 @@ def make_run(tmp_path, measured_bw_mbps=8.0, measured_rtt_ms=30.0, offsets=None)
     def ps(s):
         return s / (1 - lam * s)
 
-    zero_load = {"c-device": ps(0.6), "c-split": ps(0.1) + one_way + ps(transfer) + 0.10}
+    reply = one_way + OUT_BYTES[-1] / (measured_bw_mbps * 125_000)  # the answer goes back to the device
+    zero_load = {"c-device": ps(0.6), "c-split": ps(0.1) + one_way + ps(transfer) + 0.10 + reply}
     offsets = offsets or {"c-device": 1.0, "c-split": 1.0}
     rows = []
     for config, base in zero_load.items():
@@ -147,7 +148,8 @@ links:
 
 def test_the_folder_testbed_run_writes_per_model_is_read(tmp_path):
     # The shape testbed/results.py writes into RUN_DIR/<model>/: resources named after nodes, closed loop
-    # of one request, an 'ok' column, a direction whose probe failed (NaN), a configuration never measured.
+    # of one request, an 'ok' column, a direction whose probe failed (NaN: the reply edge -> device-1 uses the
+    # topology's 10 Mbit/s and 20 ms), a configuration never measured.
     run = tmp_path / "run" / "tiny"
     (run / "profiles").mkdir(parents=True)
     (run / "topology.yaml").write_text(MULTI)
@@ -170,7 +172,8 @@ def test_the_folder_testbed_run_writes_per_model_is_read(tmp_path):
     rows = [{"topology": "multi", "model": "tiny", "config": "device:0-1", "label": "x", "request": i, "ok": True,
              "error": None, "latency_s": 0.4} for i in range(20)]
     rows += [{"topology": "multi", "model": "tiny", "config": "device:0-0,edge:1-1", "label": "y", "request": i,
-              "ok": i != 0, "error": None, "latency_s": 99.0 if i == 0 else 0.2 + 0.01025 + 10_000 / (9.6 * 125_000) + 0.05}
+              "ok": i != 0, "error": None, "latency_s": 99.0 if i == 0 else 0.2 + 0.01025 + 10_000 / (9.6 * 125_000) + 0.05
+              + 0.010 + 10_000 / (10 * 125_000)}
              for i in range(20)]
     pd.DataFrame(rows).to_parquet(run / "requests.parquet")
     (run / "run.json").write_text(json.dumps({

@@ -173,3 +173,11 @@ def test_simulation_file_paths_resolve_against_the_file(tmp_path):
         {"topology": "t.yaml", "profiles": "p", "resources": {}, "model": "M", "arrivals": {"kind": "closed"},
          "stop": {"requests": 1}, "policies": [{"kind": "oracle"}]}, tmp_path)
     assert s.topology_path == tmp_path / "t.yaml" and s.model == "m"
+
+
+def test_with_reply_the_answer_travels_back_to_the_device(tmp_path):
+    # edge-only with reply: input up (0.05 + 0.1 s), edge 0.2 s, 1,000-byte answer down (0.001 + 0.05 s).
+    world = three_tier(device_s=1.0, edge_s=0.2, bw_mbps=8.0, rtt_ms=100.0, input_bytes=100_000)
+    sim, _ = simulate(world, trace_spec(tmp_path, [0.0], {"kind": "edge-only"}, reply=True))
+    assert sim.rec[0][5] == pytest.approx(0.15 + 0.2 + 0.051, rel=1e-12)
+    assert sim.rec[0][6:9] == pytest.approx((0.2, 0.101, 0.1))

@@ -119,8 +119,12 @@ def _split_of_row(row, world: World, resources: dict) -> Split:
     return split
 
 
-def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests: int = 2000):
-    """One row per measured configuration: measured, simulated (mean over seeds, with CI) and predicted."""
+def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests: int = 2000, reply: bool = True):
+    """One row per measured configuration: measured, simulated (mean over seeds, with CI) and predicted.
+
+    reply: carry each result back to the device, as `testbed run`'s agents do (a measured request ends
+    when the device has the answer); scission's prediction leaves the reply out.
+    """
     import pandas as pd
 
     from testbed.sim.runner import run_one
@@ -166,6 +170,12 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
         requests = requests[requests["ok"].astype(bool)]
     measured = requests.groupby("config")["latency_s"].agg(["mean", "count", lambda x: x.quantile(0.95)])
     measured.columns = ["measured_s", "requests", "measured_p95_s"]
+    # where the time went, when the run recorded it: compute at nodes vs the rest (transfers, waiting)
+    has_parts = "compute_s" in requests.columns
+    if has_parts:
+        parts = requests.assign(other_s=requests["latency_s"] - requests["compute_s"]).groupby("config")
+        measured["measured_compute_s"] = parts["compute_s"].mean()
+        measured["measured_network_s"] = parts["other_s"].mean()
     rows = []
     for _, crow in run["configs"].iterrows():
         config = str(crow["config"])
@@ -188,9 +198,11 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             "stop": {"requests": n_requests * len(senders)},
             "seeds": list(seeds),
             "service": "auto",
+            "reply": reply,
             "policies": [{"kind": "static", "configuration": split.id, "name": config}],
         })
-        sims = [run_one(world, spec, spec.policies[0], seed) for seed in seeds]
+        sims = [run_one(world, spec, spec.policies[0], seed, record=True) for seed in seeds]
+        sim_compute = sum(sum(r[6] for r in x.records) / len(x.records) for x in sims) / len(sims)
         sim_mean, sim_ci = mean_ci(r.summary["mean_s"] for r in sims)
         sim_p95, _ = mean_ci(r.summary["p95_s"] for r in sims)
         m = float(measured.loc[config, "measured_s"])
@@ -210,6 +222,10 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             "sim_error_pct": sim_err,
             "pred_error_pct": pred_err,
             "within_15pct": bool(abs(sim_err) <= TOLERANCE_PCT),
+            "measured_compute_s": float(measured.loc[config, "measured_compute_s"]) if has_parts else math.nan,
+            "simulated_compute_s": sim_compute,
+            "measured_network_s": float(measured.loc[config, "measured_network_s"]) if has_parts else math.nan,
+            "simulated_network_s": sim_mean - sim_compute,
             "stable": all(r.summary["stable"] for r in sims),
         })
     if not rows:

@@ -353,7 +353,7 @@ class Simulation:
         key = (device, split)
         if key in self._compiled:
             return self._compiled[key]
-        plan = self.world.plan(device, split)
+        plan = self.world.plan(device, split, reply=self.spec.reply)
         stages = []
         for i, st in enumerate(plan.stages):
             if st.kind == "compute":

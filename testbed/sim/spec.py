@@ -114,6 +114,7 @@ class SimulationSpec:
     nodes: dict[str, NodeOverride] = field(default_factory=dict)
     conditions: tuple[ConditionSpec, ...] = ()
     records: bool = False
+    reply: bool = False
     max_in_flight: int = 10_000
     drain_limit_s: float | None = None
     source: Path | None = None
@@ -294,6 +295,7 @@ class _Simulation(_Strict):
     nodes: dict[str, _NodeOverride] = {}
     conditions: list[_Condition] = []
     records: bool = False
+    reply: bool = False
     max_in_flight: int = 10_000
     drain_limit_s: float | None = None
 
@@ -445,6 +447,7 @@ def simulation_from_dict(data: Any, base_dir: str | Path = ".", source: Path | N
         nodes={k: NodeOverride(v.capacity, v.speed) for k, v in m.nodes.items()},
         conditions=tuple(conditions),
         records=m.records,
+        reply=m.reply,
         max_in_flight=m.max_in_flight,
         drain_limit_s=m.drain_limit_s,
         source=source,

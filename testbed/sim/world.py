@@ -283,7 +283,8 @@ class World:
                         f"{tier} node with a resource"
                     )
 
-    def plan(self, device: str, split: Split) -> HopPlan:
+    def plan(self, device: str, split: Split, reply: bool = False) -> HopPlan:
+        """The split's stages on this device's path; with reply, the result is carried back to the device."""
         path = self.paths[device]
         stages: list[Stage] = []
         start = 0
@@ -301,6 +302,9 @@ class World:
             stages.append(Stage("compute", node=node, first_block=start, last_block=start + count - 1))
             start += count
             payload = float(self.nodes[node].profile.blocks[start - 1].output_bytes)
+        if reply and current != device:
+            for hop in self.route(current, device):
+                stages.append(Stage("link", link=hop, size_bytes=payload))
         return HopPlan(device, split, tuple(stages))
 
     # --- the problem scission searches ------------------------------------------------------------
