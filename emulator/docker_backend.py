@@ -27,6 +27,7 @@ __all__ = [
     "image_exists",
     "list_nodes",
     "node_info",
+    "remove_images",
     "remove_node",
     "start_node",
     "stop_node",
@@ -128,6 +129,21 @@ def build_image(
             for line in text.splitlines():
                 if line.strip():
                     on_line(line.rstrip())
+
+
+def remove_images(repository: str, keep: str) -> list[str]:
+    """Drop older content-hash tags of repository; tags still used by a container are kept (conflict)."""
+    removed = []
+    with _translated(f"pruning {repository} images"):
+        for image in _client().images.list(name=repository):
+            for tag in image.tags:
+                if tag != keep and tag.startswith(f"{repository}:"):
+                    try:
+                        _client().images.remove(tag)
+                        removed.append(tag)
+                    except docker.errors.APIError as exc:
+                        log.debug("keeping %s: %s", tag, exc)
+    return removed
 
 
 def create_node(

@@ -101,4 +101,5 @@ def build_node_image(
         docker_backend.build_image(
             ctx, tag, {"BASE": base, "TF_REQUIREMENT": tf_requirement}, on_line=on_line
         )
+    docker_backend.remove_images(IMAGE_REPO, keep=tag)
     return tag

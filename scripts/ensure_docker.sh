@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Make sure a Docker Engine answers: install docker.io when needed, start dockerd in the background, wait.
+# Also installs the host tools the emulator wires links with (iproute2, ethtool) when missing.
 # Idempotent; safe to call from CI and from tests. Exit 0 when `docker info` works, 1 otherwise.
 set -euo pipefail
+
+missing=""
+command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || missing="$missing iproute2"
+command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
+if [ -n "$missing" ]; then
+    echo "ensure_docker: installing$missing" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
 
 WAIT_S="${DOCKER_WAIT_S:-60}"
 LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
