@@ -382,3 +382,38 @@ def test_nodes_have_no_route_beyond_their_links(emu):
     for node, subnets in (("device", ["10.100.0.0/24"]), ("edge", ["10.100.0.0/24", "10.100.1.0/24"])):
         routes = run(["ip", "-n", node_netns(emu.name, node), "route", "show"]).strip().splitlines()
         assert sorted(r.split()[0] for r in routes) == subnets
+
+
+BURST_CLIENT = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = int(sys.argv[2]); sent = {}
+for i in range(n):
+    sent[b"%d" % i] = time.perf_counter(); s.sendto(b"%d" % i, (sys.argv[1], 7007)); time.sleep(0.001)
+rtts, end = [], time.perf_counter() + 0.5
+s.settimeout(0.01)
+while time.perf_counter() < end:
+    try:
+        d = s.recv(64); rtts.append((time.perf_counter() - sent[d]) * 1000)
+    except TimeoutError:
+        pass
+print(len(rtts), min(rtts), max(rtts))
+"""
+
+
+def test_loss_and_jitter_are_applied(emu):
+    """300 echoes: with 30% loss per direction about 0.7^2 = 49% come back; jitter spreads the RTTs."""
+    assert _echo_rtt_ms(emu, "edge", "cloud") > 0  # neighbour resolved before any frame is dropped on purpose
+    emu.set_link("edge", "cloud", loss_pct=30)
+    try:
+        rc, out = emu.exec("edge", ["python3", "-c", BURST_CLIENT, emu.address("cloud", "edge"), "300"])
+        assert rc == 0, out
+        replies = int(out.split()[0])
+        assert 0.49 * 300 - 35 < replies < 0.49 * 300 + 35
+        emu.set_link("edge", "cloud", loss_pct=0, jitter_ms=8)
+        rc, out = emu.exec("edge", ["python3", "-c", BURST_CLIENT, emu.address("cloud", "edge"), "100"])
+        count, low, high = out.split()
+        assert int(count) >= 98  # jitter never drops
+        assert float(low) >= 10 - 8 / 2 - 0.5 and float(high) - float(low) > 3
+    finally:
+        emu.set_link("edge", "cloud", loss_pct=0, jitter_ms=0)
