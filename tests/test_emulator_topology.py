@@ -197,3 +197,25 @@ def test_pure_modules_do_not_import_docker():
     code = "import sys, emulator.topology, emulator.tc, emulator.errors, emulator.state; print('docker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_public_names_are_complete_and_resolve():
+    import importlib
+
+    import emulator
+
+    for name in emulator.__all__:
+        assert getattr(emulator, name) is not None
+    for module in ("topology", "tc", "errors", "state", "runner", "capabilities", "wiring", "lifecycle",
+                   "actions", "probe", "emulation", "image", "docker_backend", "doctor"):  # fmt: skip
+        mod = importlib.import_module(f"emulator.{module}")
+        for name in getattr(mod, "__all__", ()):
+            assert hasattr(mod, name), f"emulator.{module}.__all__ names missing {name}"
+
+
+def test_only_the_backend_imports_the_docker_sdk():
+    import re
+
+    pattern = re.compile(r"^\s*(import docker\b|from docker\b)", re.MULTILINE)
+    users = sorted(p.name for p in (ROOT / "emulator").glob("*.py") if pattern.search(p.read_text()))
+    assert users == ["docker_backend.py"]
