@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import shlex
 import time
 from collections.abc import Callable
@@ -76,8 +77,13 @@ class _Nodes:
         for node in self.topology.nodes:
             listen = ["127.0.0.1"] + [self.emu.address(node.name, peer) for peer in self.topology.neighbours(node.name)]
             args = " ".join(f"--listen {a}" for a in listen)
-            script = (f"exec python -m testbed.agent --node {shlex.quote(node.name)} {args} --port {AGENT_PORT} "
-                      f"> /tmp/testbed-agent.log 2>&1")
+            # As many compute threads as the node has CPUs: more would burn its CFS quota in bursts and
+            # stall (the benchmark, which the agent spawns, inherits the same setting).
+            threads = max(1, math.ceil(node.cpus))
+            env = (f"TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
+                   f"TF_CPP_MIN_LOG_LEVEL=2")
+            script = (f"exec env {env} python -m testbed.agent --node {shlex.quote(node.name)} {args} "
+                      f"--port {AGENT_PORT} > /tmp/testbed-agent.log 2>&1")
             self._detached(node.name, script)
         deadline = time.monotonic() + 120
         for node in self.topology.nodes:
