@@ -67,8 +67,9 @@ def summarise(configs: pd.DataFrame) -> dict[str, Any]:
 
 
 class RunResults:
-    def __init__(self, folder: Path, spec, topology: TopologySpec):
+    def __init__(self, folder: Path, spec, topology: TopologySpec, device: str | None = None):
         self.folder = Path(folder)
+        self.device = device
         self.folder.mkdir(parents=True, exist_ok=True)
         self.spec = spec
         self.topology = topology
@@ -223,6 +224,7 @@ class RunResults:
                 _atomic_parquet(pd.DataFrame(mine), folder / "requests.parquet")
             shutil.copy(self.spec.topology_path, folder / "topology.yaml")
             meta = {"topology": "topology.yaml", "model": model, "concurrency": 1, "arrivals": "closed",
+                    "device": self.device,
                     "resources": {n.name: f"{n.tier}-{n.name}" for n in self.topology.nodes}}
             _atomic_text(json.dumps(meta, indent=2) + "\n", folder / "run.json")
 

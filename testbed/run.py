@@ -177,7 +177,7 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
     step = on_step or (lambda s, detail: None)
     topology = load_topology(spec.topology_path)
     device = _choose_device(topology, spec.device)
-    results = RunResults(Path(out_dir), spec, topology)
+    results = RunResults(Path(out_dir), spec, topology, device)
     emu = None
     try:
         step("up", f"topology {topology.name}")
