@@ -74,6 +74,9 @@ def _simulate(base_path: Path, values, targets, seed: int, work_dir: Path) -> li
     result = run_simulation(spec)
     frame = result.runs_frame()
     rows = frame.to_dict("records")
+    oracle = [r["mean_s"] for r in rows if r.get("kind") == "oracle"]
     for row in rows:
         row.pop("seed", None)
+        # Regret against the oracle of the same seed and conditions (None without an oracle).
+        row["regret"] = row["mean_s"] / oracle[0] - 1 if oracle and oracle[0] > 0 else None
     return rows
