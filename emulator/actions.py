@@ -65,6 +65,11 @@ def _find_node(state: EmulationState, node: str) -> NodeSpec:
     return spec
 
 
+def _is_wired(state: EmulationState, plan: LinkPlan) -> bool:
+    """A link with a stopped end has no veths; its new shape is applied when the node starts again."""
+    return not (state.node_state(plan.a.node).is_stopped or state.node_state(plan.b.node).is_stopped)
+
+
 def set_link(
     name: str,
     a: str,
@@ -89,9 +94,14 @@ def set_link(
         state = load_state(name)
         link, plan, link_state = _find_link(state, a, b)
         new_link = link.with_changes(**changes)  # validates (bandwidth > 0, loss 0-100, ...)
-        apply_shape(
-            plan, new_link, is_cut=link_state.is_cut, delayline_pid=link_state.delayline_pid, topology=name
-        )
+        if _is_wired(state, plan):
+            apply_shape(
+                plan,
+                new_link,
+                is_cut=link_state.is_cut,
+                delayline_pid=link_state.delayline_pid,
+                topology=name,
+            )
         save_state(
             EmulationState(
                 state.spec.with_link(new_link),
@@ -110,7 +120,8 @@ def _set_cut(name: str, a: str, b: str, is_cut: bool) -> None:
     with locked(name):
         state = load_state(name)
         link, plan, link_state = _find_link(state, a, b)
-        apply_shape(plan, link, is_cut=is_cut, delayline_pid=link_state.delayline_pid, topology=name)
+        if _is_wired(state, plan):
+            apply_shape(plan, link, is_cut=is_cut, delayline_pid=link_state.delayline_pid, topology=name)
         save_state(
             state.with_link_state(
                 LinkState(link_state.index, link_state.mechanism, is_cut, link_state.delayline_pid)
@@ -211,7 +222,7 @@ def start_node(name: str, node: str) -> None:
     with locked(name):
         state = load_state(name)
         _find_node(state, node)
-        if not state.node_state(node).is_stopped:
+        if not state.node_state(node).is_stopped and docker_backend.node_info(name, node).status == "running":
             raise EmulatorError(f"node {node} of {name} is already running")
         info = docker_backend.start_node(name, node)
         if info.pid <= 0:

@@ -211,27 +211,29 @@ def _cpu_usage_ns(emu, node: str) -> int:
     return int(out.strip())
 
 
+def _cores_used(emu, node: str, seconds: float) -> float:
+    """CPU seconds the node's cgroup used per wall second, over an interval timed around the reads."""
+    before, t0 = _cpu_usage_ns(emu, node), time.monotonic()
+    time.sleep(seconds)
+    after, t1 = _cpu_usage_ns(emu, node), time.monotonic()
+    return (after - before) / 1e9 / (t1 - t0)
+
+
 def test_cpu_limit_and_background_load(emu):
+    """The quota caps the busy workers; the lower bounds are loose because other work shares this host."""
     from emulator import docker_backend
 
     emu.set_cpus("device", 0.25)
     assert docker_backend.node_info(emu.name, "device").cpus == pytest.approx(0.25)
     assert emu.start_load("device", workers=2) == 2
     time.sleep(0.3)
-    before = _cpu_usage_ns(emu, "device")
-    time.sleep(1.0)
-    used = (_cpu_usage_ns(emu, "device") - before) / 1e9
-    assert used == pytest.approx(0.25, abs=0.08)  # two busy workers held to a quarter core
+    assert 0.15 < _cores_used(emu, "device", 1.0) < 0.25 * 1.1 + 0.03
     emu.set_cpus("device", 0.5)
     time.sleep(0.2)
-    before = _cpu_usage_ns(emu, "device")
-    time.sleep(1.0)
-    assert (_cpu_usage_ns(emu, "device") - before) / 1e9 == pytest.approx(0.5, abs=0.1)
+    assert 0.3 < _cores_used(emu, "device", 1.0) < 0.5 * 1.1 + 0.03
     emu.stop_load("device")
     time.sleep(0.3)
-    before = _cpu_usage_ns(emu, "device")
-    time.sleep(0.5)
-    assert (_cpu_usage_ns(emu, "device") - before) / 1e9 < 0.05
+    assert _cores_used(emu, "device", 0.5) < 0.05
     assert emu.status().nodes[0].load_workers == 0
 
 
@@ -242,13 +244,15 @@ def test_stop_and_start_node_rewires_its_links(emu):
     assert [n.container_status for n in emu.status().nodes] == ["running", "exited", "running"]
     probe = emu.probe(duration_s=0, count=1)
     assert all(r.error and "edge is stopped" in r.error for r in probe)
+    emu.set_link("device", "edge", rtt_ms=30)  # recorded now, applied when edge is wired again
     start = time.monotonic()
     emu.start_node("edge")
     assert time.monotonic() - start < 1.0
     emu.exec("edge", ["sh", "-c", f"python3 -c '{ECHO_SERVER}' >/dev/null 2>&1 &"])
     time.sleep(0.3)
-    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(20, abs=3)
+    assert _echo_rtt_ms(emu, "device", "edge") == pytest.approx(30, abs=4)
     assert _echo_rtt_ms(emu, "cloud", "edge") == pytest.approx(10, abs=2)
+    emu.set_link("device", "edge", rtt_ms=20)
 
 
 def test_same_name_refused_and_second_topology_runs_side_by_side(emu, image, tmp_path):
