@@ -75,6 +75,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("image", help="build the node image (Python, TensorFlow CPU, this project)")
     p.add_argument("action", choices=["build", "tag"])
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--base",
+        default=None,
+        help="base image: the offline debootstrap one (default) or a standard one such as debian:bookworm-slim",
+    )
 
     link = sub.add_parser("link", help="change a link of a running topology").add_subparsers(
         dest="action", required=True
@@ -238,11 +243,12 @@ def _cmd_validate(args) -> int:
 def _cmd_image(args) -> int:
     from emulator.image import build_node_image, node_image_tag
 
+    base = {"base": args.base} if args.base else {}
     if args.action == "tag":
-        print(node_image_tag())
+        print(node_image_tag(**base))
         return 0
     with console.status("building node image") as status:
-        tag = build_node_image(force=args.force, on_line=lambda line: status.update(line[:100]))
+        tag = build_node_image(force=args.force, on_line=lambda line: status.update(line[:100]), **base)
     console.print(f"node image: {tag}")
     return 0
 

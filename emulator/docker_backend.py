@@ -27,6 +27,7 @@ __all__ = [
     "image_exists",
     "list_nodes",
     "node_info",
+    "pull_image",
     "remove_images",
     "remove_node",
     "start_node",
@@ -129,6 +130,11 @@ def build_image(
             for line in text.splitlines():
                 if line.strip():
                     on_line(line.rstrip())
+
+
+def pull_image(reference: str) -> None:
+    with _translated(f"pulling {reference} (no registry reachable? use the offline base instead)"):
+        _client().images.pull(reference)
 
 
 def remove_images(repository: str, keep: str) -> list[str]:

@@ -52,11 +52,14 @@ def node_image_tag(base: str = BASE_IMAGE, tf_requirement: str = TF_REQUIREMENT)
 
 
 def ensure_base(base: str = BASE_IMAGE) -> None:
-    """Build the offline debootstrap base when it is the one asked for and is missing."""
+    """Pull a standard base (e.g. debian:bookworm-slim) where a registry is reachable; build the offline
+    debootstrap base when that is the one asked for and it is missing."""
     if docker_backend.image_exists(base):
         return
     if base != BASE_IMAGE:
-        raise ImageError(f"base image {base} not found and no registry pull is attempted; load it first")
+        log.info("pulling base image %s", base)
+        docker_backend.pull_image(base)
+        return
     log.info("building offline base image %s (debootstrap, about a minute)", base)
     proc = subprocess.run(
         [str(DOCKER_DIR / "build_base.sh"), base], capture_output=True, text=True, check=False

@@ -421,3 +421,24 @@ def test_loss_and_jitter_are_applied(emu):
         assert float(low) >= 10 - 8 / 2 - 0.5 and float(high) - float(low) > 3
     finally:
         emu.set_link("edge", "cloud", loss_pct=0, jitter_ms=0)
+
+
+def test_mechanism_choice_follows_the_kernel(image, tmp_path):
+    """netem where the kernel has it, else tbf+delayline; forcing netem without sch_netem is refused up front."""
+    import yaml
+
+    from emulator.capabilities import detect
+
+    caps = detect()
+    assert caps.mechanism == ("netem" if caps.qdiscs["netem"] else "tbf+delayline")
+    if caps.qdiscs["netem"]:
+        return
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(_spec(f"{PREFIX}-netem").to_dict()))
+    out = subprocess.run([sys.executable, "-m", "emulator.cli", "up", str(path), "--mechanism", "netem", "--image", image],
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "emulator: --mechanism netem: this kernel has no sch_netem; use auto or delayline"
+    ]
+    assert _leftovers(f"{PREFIX}-netem") == NOTHING
