@@ -104,10 +104,15 @@ def run(args: argparse.Namespace) -> int:
                       console=console, transient=True,
                       disable=not console.is_terminal, redirect_stdout=False, redirect_stderr=False) as bar:
             overall = bar.add_task(f"{len(jobs)} model(s)", total=len(jobs))
-            tasks = {j.model: bar.add_task(f"  {j.model} (cold + {j.repeats} repeats)", total=j.repeats + 1)
+            tasks = {j.model: bar.add_task(f"  {j.model} (cold + {j.repeats} repeats)", total=j.repeats + 1,
+                                           start=False)
                      for j in jobs}
+            started: set[str] = set()
 
             def progress(job: Any, done: int, total: int) -> None:
+                if job.model not in started:  # the clock of a model starts when its child does
+                    started.add(job.model)
+                    bar.start_task(tasks[job.model])
                 bar.update(tasks[job.model], completed=done, total=total)
 
             for summary in run_jobs(jobs, progress):

@@ -1,11 +1,11 @@
 """Timing a model and its blocks so that the blocks add up to the whole.
 
 Both are run the same way: eagerly, layer call by layer call, exactly as Keras's own ``model(x)``
-runs a functional graph. Each repeat times one whole-model call and one chained pass through the
-blocks, with a clock reading between blocks (no rebuilt sub-models, no per-block ``predict``), so the
-benchmark costs about 2R inferences plus the cold first call, which doubles as the warm-up: the blocks
-run the very kernels the whole model has just created. Whole and chained pass alternate which goes
-first, so background load and cache effects fall on both alike.
+runs a functional graph, sharing one tensor dict per pass as Keras does. Each repeat times one
+whole-model call and one chained pass through the blocks, with a clock reading between blocks (no
+rebuilt sub-models, no per-block ``predict``), so the benchmark costs 2R inferences plus the cold
+first call (the whole model's warm-up) and one untimed chained pass (the blocks' warm-up). Whole and
+chained pass alternate which goes first, so background load and cache effects fall on both alike.
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ class BlockRunner:
 
 
 def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
-            progress: ProgressFn | None = None) -> Measurement:
-    """Cold call, then ``repeats`` alternating (whole call, chained block pass) pairs; keeps every sample."""
+            progress: ProgressFn | None = None, warmup_passes: int = 1) -> Measurement:
+    """Cold whole call (the whole model's warm-up), ``warmup_passes`` untimed chained passes (the blocks'),
+    then ``repeats`` alternating (whole call, chained block pass) pairs; keeps every timed sample."""
     import tensorflow as tf
 
     clock = time.perf_counter
@@ -140,6 +141,11 @@ def measure(model: Any, blocks: Sequence[BlockSpec], x: Any, repeats: int,
         for i in range(len(runners)):
             per_block[i].append(stamps[i + 1] - stamps[i])
         chained_out, outputs = values[-1], values
+
+    for _ in range(warmup_passes):
+        chained_pass()
+    for samples in per_block:
+        samples.clear()
 
     # As timeit does: no cyclic garbage collection inside the timed runs (reference counting still frees tensors).
     gc.collect()
