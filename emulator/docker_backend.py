@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 LABEL_TOPOLOGY = "org.scission.emulator.topology"
 LABEL_NODE = "org.scission.emulator.node"
 CPU_PERIOD_US = 100_000
+API_VERSION = "1.41"
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,34 @@ def _translated(what: str) -> Iterator[None]:
         ) from exc
 
 
+def _check_unix_socket() -> None:
+    """Answer "no engine" ourselves for unix sockets: the SDK leaks its socket when the connect fails."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return
+    path = host.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise EngineError(
+                f"Docker Engine not reachable at {path} ({exc.strerror or exc}); run scripts/ensure_docker.sh"
+            ) from None
+
+
 @cache
 def _client() -> docker.DockerClient:
+    _check_unix_socket()
     with _translated("connecting to Docker"):
-        client = docker.from_env(timeout=120)
-        client.ping()
+        # A fixed API version (Docker 20.10+) skips the version query in the constructor, which leaks its
+        # socket when no engine answers; ping below then fails cleanly.
+        client = docker.from_env(timeout=120, version=API_VERSION)
+        try:
+            client.ping()
+        except BaseException:
+            client.close()  # do not leak the half-open session socket
+            raise
         return client
 
 
