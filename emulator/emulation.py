@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emulator import actions, docker_backend, lifecycle
+from emulator.errors import TopologyError
 from emulator.probe import ProbeResult, probe
 from emulator.state import EmulationState, load_state
 from emulator.tc import link_plans
@@ -66,7 +67,7 @@ class Emulation:
         state = self.state
         link = state.spec.link(node, peer)
         if link is None:
-            raise actions.TopologyError(f"no link {node}-{peer} in topology {self.name}")
+            raise TopologyError(f"no link {node}-{peer} in topology {self.name}")
         return link_plans(state.spec, state.mechanism)[state.spec.links.index(link)].port(node).address
 
     def exec(self, node: str, argv: Sequence[str]) -> tuple[int, str]:

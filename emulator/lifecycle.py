@@ -32,6 +32,7 @@ from emulator.wiring import (
     NETNS_DIR,
     alias_node_netns,
     delayline_pids,
+    delayline_topologies,
     find_netns,
     kill_pids,
     unalias_node_netns,
@@ -57,6 +58,7 @@ def running_names() -> list[str]:
     names = set(state_names())
     names |= {c.topology for c in docker_backend.list_nodes()}
     names |= {n.split(".")[1] for n in find_netns() if n.count(".") >= 2}
+    names |= delayline_topologies()
     return sorted(names)
 
 
@@ -152,6 +154,10 @@ def _hosts(spec: TopologySpec, plans: tuple[LinkPlan, ...]) -> dict[str, dict[st
 def down(name: str | None = None) -> list[str]:
     """Remove one topology (or every one) by label: delay lines, containers, namespaces, state. Idempotent."""
     names = [name] if name else running_names()
+    if name and not (
+        name in state_names() or docker_backend.list_nodes(name) or find_netns(name) or delayline_pids(name)
+    ):
+        return []
     for topo in names:
         kill_pids(delayline_pids(topo))
         for container in docker_backend.list_nodes(topo):

@@ -202,10 +202,16 @@ def render_wiring(plan: LinkPlan) -> list[list[str]]:
 
 
 def render_teardown(plan: LinkPlan) -> list[list[str]]:
-    """Deleting one veth end deletes its peer; deleting the wire namespace deletes both of its veths."""
+    """Deleting one veth end deletes its peer at once. The wire veths are deleted explicitly because a
+    namespace is torn down asynchronously, and a re-wire right after must not find the old interfaces."""
     if plan.mechanism == NETEM:
         return [["ip", "-n", plan.a.netns, "link", "del", plan.a.ifname]]
-    return [["ip", "netns", "delete", plan.wire_netns]]
+    w = plan.wire_netns
+    return [
+        ["ip", "-n", w, "link", "del", WIRE_PORT_A],
+        ["ip", "-n", w, "link", "del", WIRE_PORT_B],
+        ["ip", "netns", "delete", w],
+    ]
 
 
 def delayline_argv(

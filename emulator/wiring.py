@@ -31,6 +31,7 @@ __all__ = [
     "alias_node_netns",
     "apply_shape",
     "delayline_pids",
+    "delayline_topologies",
     "find_netns",
     "kill_pids",
     "start_delayline",
@@ -178,6 +179,16 @@ def delayline_pids(topology: str | None = None) -> list[int]:
         if topology is None or label == topology:
             pids.append(int(entry.name))
     return pids
+
+
+def delayline_topologies() -> set[str]:
+    """Topology names of every running delay line, from their --topology label."""
+    names = set()
+    for pid in delayline_pids():
+        argv = _cmdline(pid)
+        if "--topology" in argv and argv.index("--topology") + 1 < len(argv):
+            names.add(argv[argv.index("--topology") + 1])
+    return names
 
 
 def kill_pids(pids: list[int], timeout_s: float = 1.0) -> None:

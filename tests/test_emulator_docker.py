@@ -442,3 +442,14 @@ def test_mechanism_choice_follows_the_kernel(image, tmp_path):
         "emulator: --mechanism netem: this kernel has no sch_netem; use auto or delayline"
     ]
     assert _leftovers(f"{PREFIX}-netem") == NOTHING
+
+
+def test_node_that_died_on_its_own_can_be_started_again(emu):
+    from emulator import docker_backend
+
+    docker_backend.stop_node(emu.name, "cloud")  # behind the emulator's back, like a crash
+    assert emu.status().nodes[2].container_status == "exited"
+    emu.start_node("cloud")  # re-wires at once, although the old link namespace is still being torn down
+    emu.exec("cloud", ["sh", "-c", f"python3 -c '{ECHO_SERVER}' >/dev/null 2>&1 &"])
+    time.sleep(0.3)
+    assert _echo_rtt_ms(emu, "edge", "cloud") == pytest.approx(10, abs=2)

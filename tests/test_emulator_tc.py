@@ -115,7 +115,11 @@ def test_delayline_wiring_golden():
         ["ip", "-n", "emu.t.cloud", "addr", "add", "10.100.1.2/24", "dev", "eth0"],
         ["ip", "-n", "emu.t.cloud", "link", "set", "eth0", "mtu", "1500", "up"],
     ]  # fmt: skip
-    assert render_teardown(plan) == [["ip", "netns", "delete", "emu.t.link1"]]
+    assert render_teardown(plan) == [
+        ["ip", "-n", "emu.t.link1", "link", "del", "pa"],
+        ["ip", "-n", "emu.t.link1", "link", "del", "pb"],
+        ["ip", "netns", "delete", "emu.t.link1"],
+    ]
 
 
 def test_netem_wiring_golden():
