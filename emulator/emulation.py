@@ -70,8 +70,9 @@ class Emulation:
             raise TopologyError(f"no link {node}-{peer} in topology {self.name}")
         return link_plans(state.spec, state.mechanism)[state.spec.links.index(link)].port(node).address
 
-    def exec(self, node: str, argv: Sequence[str]) -> tuple[int, str]:
-        return docker_backend.exec_in(self.name, node, argv)
+    def exec(self, node: str, argv: Sequence[str], *, detach: bool = False) -> tuple[int, str]:
+        """Run argv inside a node: (exit status, combined output); detach=True returns (0, '') at once."""
+        return docker_backend.exec_in(self.name, node, argv, detach=detach)
 
     def set_link(self, a: str, b: str, **changes: float) -> LinkSpec:
         return actions.set_link(self.name, a, b, **changes)
