@@ -27,7 +27,9 @@ from emulator.topology import (
 )
 
 console = Console()
-err = Console(stderr=True)
+if not console.is_terminal:  # piped or logged: do not wrap tables at 80 columns
+    console = Console(width=200)
+err = Console(stderr=True, width=1000)  # one error line stays one line
 
 
 def _unit_arg(parser_fn, flag: str):
