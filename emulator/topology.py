@@ -211,21 +211,24 @@ class TopologySpec:
         return replace(self, nodes=tuple(node if n.name == node.name else n for n in self.nodes))
 
     def to_dict(self) -> dict[str, Any]:
-        """The YAML form back (numbers with units), so a running topology can be saved and reloaded."""
+        """The YAML form back (numbers with units), so a running topology can be saved and reloaded.
+
+        Numbers are written with repr so they load back exactly (a '%g' would round 1000.001 to 1000).
+        """
         return {
             "name": self.name,
             "nodes": [
-                {"name": n.name, "tier": n.tier, "cpus": n.cpus, "memory": f"{n.memory_bytes // 1024**2}m"}
+                {"name": n.name, "tier": n.tier, "cpus": n.cpus, "memory": f"{n.memory_bytes / 1024**2!r}m"}
                 for n in self.nodes
             ],
             "links": [
                 {
                     "a": lk.a,
                     "b": lk.b,
-                    "bandwidth": f"{lk.bandwidth_mbps * 1000:g}kbit",
-                    "rtt": f"{lk.rtt_ms:g}ms",
-                    "jitter": f"{lk.jitter_ms:g}ms",
-                    "loss": f"{lk.loss_pct:g}%",
+                    "bandwidth": f"{lk.bandwidth_mbps!r}mbit",
+                    "rtt": f"{lk.rtt_ms!r}ms",
+                    "jitter": f"{lk.jitter_ms!r}ms",
+                    "loss": f"{lk.loss_pct!r}%",
                 }
                 for lk in self.links
             ],

@@ -88,3 +88,26 @@ def test_shipped_topologies_validate():
         out = _cli("validate", str(path))
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith(f"{path}: ok")
+
+
+def test_doctor_reports_engine_cgroup_and_qdiscs():
+    import json
+
+    out = _cli("doctor", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert {"engine", "cgroup_version", "qdiscs", "mechanism", "tools", "host_cpus"} <= set(report)
+    assert report["cgroup_version"] in (1, 2)
+    assert {"netem", "tbf", "htb"} <= set(report["qdiscs"])
+    assert report["mechanism"] == ("netem" if report["qdiscs"]["netem"] else "tbf+delayline")
+
+
+def test_dry_run_prints_the_link_commands_and_starts_nothing():
+    out = _cli("up", str(ROOT / "topologies" / "three-tier-wifi.yaml"), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert any(
+        line.startswith("tc -n emu.three-tier-wifi.device qdisc replace dev eth0 root") for line in lines
+    )
+    assert sum(" qdisc replace " in line for line in lines) == 6  # 3 links x 2 directions
+    assert not Path("/run/emulator/three-tier-wifi").exists() or "three-tier-wifi" in _cli("status").stdout

@@ -219,3 +219,34 @@ def test_only_the_backend_imports_the_docker_sdk():
     pattern = re.compile(r"^\s*(import docker\b|from docker\b)", re.MULTILINE)
     users = sorted(p.name for p in (ROOT / "emulator").glob("*.py") if pattern.search(p.read_text()))
     assert users == ["docker_backend.py"]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
+
+
+@st.composite
+def _specs(draw):
+    names = draw(st.lists(_names, min_size=1, max_size=5, unique=True))
+    nodes = tuple(
+        NodeSpec(n, draw(st.sampled_from(["device", "edge", "cloud"])), draw(st.sampled_from([0.25, 0.5, 1.0, 2.0])),
+                 draw(st.integers(64, 4096)) * 1024**2)
+        for n in names
+    )  # fmt: skip
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
+    links = tuple(
+        LinkSpec(a, b, draw(st.integers(1, 10_000_000)) / 1000, draw(st.integers(0, 500_000)) / 1000,
+                 draw(st.integers(0, 50_000)) / 1000, draw(st.integers(0, 10_000)) / 100)
+        for a, b in chosen
+    )  # fmt: skip
+    return TopologySpec(draw(_names), nodes, links)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_specs())
+def test_any_valid_spec_round_trips_through_its_file_form(spec):
+    """to_dict writes units (kbit, ms, %, m) that load back to the same spec: state files rely on it."""
+    assert topology_from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict()))) == spec
