@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 LABEL_TOPOLOGY = "org.scission.emulator.topology"
 LABEL_NODE = "org.scission.emulator.node"
-CPU_PERIOD_US = 100_000
+# 10 ms CFS periods: a CPU-limited node is throttled in small slices, so a 20 ms block on a 0.25-CPU
+# device is slowed evenly instead of running at full speed and then stalling for most of 100 ms.
+CPU_PERIOD_US = 10_000
 API_VERSION = "1.41"
 
 

@@ -1,0 +1,84 @@
+"""Prediction against measurement on the emulated wireless and wired topologies (issue targets).
+
+Runs `testbed run` for experiments/run-wifi.yaml and experiments/run-wired.yaml (mobilenetv2 and resnet50
+each), then `testbed compare` on every model folder, and writes benchmarks/results/testbed_targets.{json,md}.
+Targets: median relative error <= 15%, Spearman >= 0.8, regret <= 10%; the simulator within ±15% of the
+measured mean per configuration. Run on a quiet host: .venv/bin/python benchmarks/testbed_targets.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / ".venv" / "bin"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--experiments", nargs="*", default=["run-wifi", "run-wired"])
+    parser.add_argument("--out", default=str(REPO / "results" / "targets"))
+    args = parser.parse_args()
+    rows, compares, runs = [], [], {}
+    for name in args.experiments:
+        out = Path(args.out) / name
+        started = time.perf_counter()
+        done = subprocess.run([str(BIN / "testbed"), "run", str(REPO / "experiments" / f"{name}.yaml"),
+                               "--out", str(out)], text=True, capture_output=True)
+        runs[name] = {"exit": done.returncode, "wall_s": time.perf_counter() - started,
+                      "stderr_tail": done.stderr.strip().splitlines()[-3:]}
+        if (out / "summary.json").exists():
+            for row in json.loads((out / "summary.json").read_text()):
+                rows.append({**row, "experiment": name})
+        for model_dir in sorted(p for p in out.iterdir() if (p / "run.json").exists()) if out.exists() else []:
+            cmp = subprocess.run([str(BIN / "testbed"), "compare", str(model_dir), "--json"], text=True,
+                                 capture_output=True)
+            if cmp.returncode == 0:
+                try:
+                    compares.append({"experiment": name, "model": model_dir.name, "rows": json.loads(cmp.stdout)})
+                except ValueError:
+                    compares.append({"experiment": name, "model": model_dir.name, "error": cmp.stdout[-500:]})
+            else:
+                compares.append({"experiment": name, "model": model_dir.name, "error": cmp.stderr.strip()[-500:]})
+    results = {"runs": runs, "summary": rows, "compare": compares, "load_average": os.getloadavg()}
+    target = REPO / "benchmarks" / "results"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "testbed_targets.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    def fmt(v, pct=False):
+        return "n/a" if v is None else (f"{v * 100:.1f}%" if pct else f"{v:.3f}")
+
+    md = ["# testbed run: predicted against measured", "",
+          "Produced by `.venv/bin/python benchmarks/testbed_targets.py` (runs `testbed run` on "
+          "experiments/run-wifi.yaml and run-wired.yaml, then `testbed compare` per model).", "",
+          "| topology | model | configs | median rel. error (<= 15%) | Spearman (>= 0.8) | regret (<= 10%) |",
+          "|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['topology']} | {r['model']} | {r['configurations']} | {fmt(r['median_rel_error'], True)} | "
+                  f"{fmt(r['spearman'])} | {fmt(r['regret'], True)} |")
+    md += ["", "## Simulator against measurement (`testbed compare`)", ""]
+    for c in compares:
+        md.append(f"### {c['experiment']} / {c['model']}")
+        md.append("")
+        if "error" in c:
+            md.append(f"compare failed: {c['error']}")
+        else:
+            md.append("```")
+            md.append(json.dumps(c["rows"], indent=1, default=str)[:4000])
+            md.append("```")
+        md.append("")
+    md.append(f"Host load average at the end: {os.getloadavg()[0]:.2f}. Run wall times: "
+              + ", ".join(f"{k} {v['wall_s']:.0f} s (exit {v['exit']})" for k, v in runs.items()))
+    (target / "testbed_targets.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    sys.exit(0 if all(v["exit"] == 0 for v in runs.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
