@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from emulator.errors import TopologyError
@@ -350,19 +349,10 @@ def topology_from_dict(data: Any) -> TopologySpec:
 
 def load_topology(path: str | Path) -> TopologySpec:
     """Read and validate a topology YAML file; every problem is one TopologyError line naming file and field."""
+    from emulator.yamlfile import read_yaml
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TopologyError(f"topology file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(f"cannot read topology file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise TopologyError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(path, TopologyError, "topology file")
     try:
         return topology_from_dict(data)
     except TopologyError as exc:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from testbed.errors import TestbedError
@@ -163,13 +162,10 @@ def experiment_from_dict(data: Any, base_dir: Path, source: Path | None = None) 
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
+    from emulator.yamlfile import read_yaml
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExperimentFileError(f"experiment file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ExperimentFileError(f"cannot read experiment file {path}: {exc}") from None
+    data = read_yaml(path, ExperimentFileError, "experiment file")
     try:
         return experiment_from_dict(data, path.parent, path)
     except ExperimentFileError as exc:

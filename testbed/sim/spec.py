@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from testbed.errors import SimulationFileError
@@ -456,19 +455,10 @@ def simulation_from_dict(data: Any, base_dir: str | Path = ".", source: Path | N
 
 def load_simulation(path: str | Path) -> SimulationSpec:
     """Read a simulation YAML file; every problem is one SimulationFileError naming the file and field."""
+    from emulator.yamlfile import read_yaml
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SimulationFileError(f"simulation file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SimulationFileError(f"cannot read simulation file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise SimulationFileError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(path, SimulationFileError, "simulation file")
     try:
         return simulation_from_dict(data, path.parent, source=path)
     except SimulationFileError as exc:

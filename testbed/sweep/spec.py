@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from testbed.sweep.axes import AXES, Target, parse_value
@@ -168,17 +167,10 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
+    from emulator.yamlfile import read_yaml
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweepError(f"sweep file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepError(f"cannot read sweep file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, SweepError, "sweep file")
     try:
         return sweep_from_dict(data, path.parent, path)
     except SweepError as exc:
