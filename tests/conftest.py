@@ -28,6 +28,18 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def require_docker() -> None:
+    """Docker-backed tests: fail under CI=true when no engine answers (scripts/test.sh starts one), else skip."""
+    try:
+        from emulator import docker_backend
+
+        docker_backend.engine_info()
+    except Exception as exc:  # any failure here means "no engine"
+        if in_ci():
+            pytest.fail(f"CI=true and no Docker Engine answers: {exc}")
+        pytest.skip(f"no Docker Engine: {exc}")
+
+
 @pytest.fixture
 def legacy_dir() -> Path:
     return LEGACY_DIR

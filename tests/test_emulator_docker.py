@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require_docker
 
 from emulator.errors import AlreadyRunning, TopologyError
 from emulator.topology import topology_from_dict
@@ -24,15 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "emutest"
 
 
-def _engine_or_fail() -> None:
-    try:
-        from emulator import docker_backend
-
-        docker_backend.engine_info()
-    except Exception as exc:  # any failure here means "no engine"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and no Docker Engine answers: {exc}")
-        pytest.skip(f"no Docker Engine: {exc}")
+_engine_or_fail = require_docker
 
 
 @pytest.fixture(scope="module")

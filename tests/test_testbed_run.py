@@ -6,7 +6,6 @@ Under CI=true these fail (never skip) when no engine answers; scripts/test.sh st
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -14,20 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import console_script
+from conftest import console_script, require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.tf, pytest.mark.slow]
 
 
-def _engine_or_fail() -> None:
-    try:
-        from emulator import docker_backend
-
-        docker_backend.engine_info()
-    except Exception as exc:  # any failure here means "no engine"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and no Docker Engine answers: {exc}")
-        pytest.skip(f"no Docker Engine: {exc}")
+_engine_or_fail = require_docker
 
 
 def _topology(folder: Path, name: str) -> Path:
