@@ -120,9 +120,9 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         "chained_tolerance": tolerance,
         "chained_within_tolerance": measured.chained_max_abs_error <= tolerance,
         "wall_s": wall_s,
-        # Where the wall time went: model build, split analysis + input, cold call, the R timed repeats.
+        # Where the wall time went: build, split analysis + input, cold call, warm-up pass, the R timed repeats.
         "phases_s": {"build": loaded.build_s, "prepare": prepared - started - loaded.build_s,
-                     "cold": measured.cold_s, "repeats": measured.repeats_s},
+                     "cold": measured.cold_s, "warmup": measured.warmup_s, "repeats": measured.repeats_s},
         "load_average_1m": [load_before, os.getloadavg()[0]],
         "overhead_ratio": (wall_s - loaded.build_s) / (job.repeats * whole.median_s) if whole.median_s else None,
         "peak_rss_bytes": peak_rss_bytes(),
