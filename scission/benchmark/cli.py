@@ -109,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
                      for j in jobs}
             started: set[str] = set()
 
+            def say(line: str) -> None:
+                """Results go to stdout; above the live bars when both share a terminal."""
+                if console.is_terminal and sys.stdout.isatty():
+                    bar.console.print(line, highlight=False, soft_wrap=True)
+                else:
+                    print(line, flush=True)
+
             def progress(job: Any, done: int, total: int) -> None:
                 if job.model not in started:  # the clock of a model starts when its child does
                     started.add(job.model)
@@ -120,14 +127,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance(overall)
                 bar.update(tasks[summary["model"]], completed=summary["repeats"] + 1)
                 if not args.json:
-                    print(_describe(summary), flush=True)
+                    say(_describe(summary))
                 if not summary["chained_within_tolerance"]:
                     bar.console.print(f"warning: chaining the blocks of {summary['model']} differs from the whole "
                                       f"model by {summary['chained_max_abs_error']:.3g}", highlight=False)
                 if args.plot:
                     path = _plot(summary, args.plot)
                     if not args.json:
-                        print(f"  plot -> {path}", flush=True)
+                        say(f"  plot -> {path}")
     finally:
         if args.json:
             print(json.dumps(summaries, indent=2))
