@@ -127,7 +127,7 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         "overhead_ratio": (wall_s - loaded.build_s) / (job.repeats * whole.median_s) if whole.median_s else None,
         "peak_rss_bytes": peak_rss_bytes(),
         "layer_count": analysis.layer_count,
-        "warmup": "cold whole-model call, then 1 untimed chained pass",
+        "warmup": "the cold whole-model call (creates every kernel the blocks run)",
     }
     profile = ModelProfile(
         model=job.model,
