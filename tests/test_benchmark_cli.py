@@ -164,9 +164,10 @@ def test_one_process_per_model_and_a_failure_keeps_earlier_profiles(tiny_models,
 
 @pytest.mark.tf
 def test_mobilenetv2_profile_feeds_predict(tmp_path, legacy_dir):
-    out_dir, plots = tmp_path / "profiles", tmp_path / "plots"
+    out_dir, plots, photo = tmp_path / "profiles", tmp_path / "plots", tmp_path / "photo.jpg"
+    Image.new("RGB", (640, 480), color=(200, 120, 40)).save(photo)
     out = scission("benchmark", "--tier", "device", "--name", "t", "--model", "mobilenetv2", "--repeats", "2",
-                   "--out", str(out_dir), "--json", "--plot", str(plots))
+                   "--out", str(out_dir), "--json", "--plot", str(plots), "--input", str(photo))
     assert out.returncode == 0, out.stderr
     (summary,) = json.loads(out.stdout)
     assert SUMMARY_KEYS <= set(summary) and all(BLOCK_KEYS <= set(b) for b in summary["blocks"])
@@ -176,7 +177,8 @@ def test_mobilenetv2_profile_feeds_predict(tmp_path, legacy_dir):
     assert profile.metadata["tensorflow"] and profile.metadata["keras"].startswith("3.")
     assert {"host", "cpu_model", "cpu_limit_cores", "memory_limit_bytes", "date"} <= set(profile.metadata)
     model = profile.models["mobilenetv2"]
-    assert model.input_bytes == 224 * 224 * 3 * 4
+    assert model.input_bytes == 224 * 224 * 3 * 4 and model.input_shape == (1, 224, 224, 3)
+    assert model.run["input"] == str(photo)
     assert model.blocks[0].first_layer == 0 and model.blocks[-1].last_layer == model.run["layer_count"] - 1
     assert len(model.blocks) > 50  # a chain of inverted-residual stages: cuts between stages only
     for block in model.blocks:

@@ -69,3 +69,18 @@ def test_vgg16_cuts_match_the_original_tools_profile(legacy_dir):
     ours = [(b.first_layer, b.last_layer) for b in analyse(model).blocks]
     legacy = read_legacy_dat(legacy_dir / "device-raspi4.dat").models["vgg16"]
     assert ours == [(b.first_layer, b.last_layer) for b in legacy.blocks]
+
+
+def test_image_is_preprocessed_the_applications_way(tmp_path):
+    """mobilenet_v2 scales pixels to [-1, 1]; vgg16 subtracts the ImageNet mean and swaps to BGR."""
+    from PIL import Image
+
+    from scission.benchmark.inputs import image_input
+
+    path = tmp_path / "grey.png"
+    Image.new("RGB", (300, 200), color=(255, 255, 255)).save(path)
+    x = image_input(str(path), (None, 224, 224, 3), keras.applications.mobilenet_v2.preprocess_input, "mobilenetv2")
+    assert x.shape == (1, 224, 224, 3)
+    np.testing.assert_allclose(x, 1.0)
+    x = image_input(str(path), (None, 224, 224, 3), keras.applications.vgg16.preprocess_input, "vgg16")
+    np.testing.assert_allclose(x[0, 0, 0], [255 - 103.939, 255 - 116.779, 255 - 123.68], rtol=1e-5)
