@@ -36,7 +36,7 @@ def test_emulator_never_imports_testbed():
 @pytest.mark.parametrize(
     "module",
     ["scission", "scission.cli", "scission.search", "scission.partition", "scission.legacy", "scission.profiles",
-     "scission.benchmark.cli"],
+     "scission.benchmark.cli", "scission.benchmark.session", "scission.benchmark.worker"],
 )
 def test_pure_modules_do_not_load_tensorflow(module):
     code = f"import sys, {module}; print([m for m in ('tensorflow', 'keras') if m in sys.modules])"
