@@ -155,3 +155,24 @@ def test_agent_rejects_bad_messages_over_the_emulated_network(tmp_path):
         assert "does not match this stage's input" in replies[2]["error"]
         assert "exceeds the cap" in replies[3]["error"]
     assert not _running("tbtest-agent")
+
+
+def test_emulated_sweep_point_runs_a_real_experiment(tmp_path):
+    _engine_or_fail()
+    from testbed.sweep.runner import run_sweep
+    from testbed.sweep.spec import load_sweep
+
+    experiment = _experiment(tmp_path, _topology(tmp_path, "tbtest-sweep"), requests=2, top_k=1, native=False)
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "name": "emulated", "base": {"experiment": str(experiment)},
+        "axes": {"bandwidth": {"values": [5], "unit": "mbit"}}, "replications": 1}))
+    outcome = run_sweep(load_sweep(tmp_path / "sweep.yaml"), tmp_path / "out")
+    table = pd.read_parquet(outcome.results_path)
+    assert outcome.ran == 1 and len(table) == 1
+    row = table.iloc[0]
+    assert row["bandwidth_mbps"] == 5.0 and row["model"] == "mobilenetv2" and row["error"] is None
+    assert row["requests_ok"] == 2 and row["measured_s"] > 0 and row["predicted_s"] > 0
+    probes = pd.read_parquet(next((tmp_path / "out" / "work").rglob("probes.parquet")))
+    device_edge = probes[(probes.a == "device") & (probes.b == "edge")].iloc[0]
+    assert device_edge["configured_mbps"] == 5.0  # the point's bandwidth reached the emulated link
+    assert not _running("tbtest-sweep")

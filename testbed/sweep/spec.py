@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from testbed.sweep.axes import AXES, Target, parse_value
+from testbed.sweep.emulated import EMULATED_AXES
 from testbed.sweep.errors import SweepError
 
 BASE_KINDS = ("simulation", "experiment")
@@ -106,6 +107,23 @@ def _first_error(exc: ValidationError) -> str:
     return f"{loc or '(top level)'}: {msg}"
 
 
+def _check_base(kind: str, path: Path, as_written: str) -> None:
+    """Load the base file once so a broken base is reported before any point runs."""
+    from testbed.errors import TestbedError
+
+    try:
+        if kind == "simulation":
+            from testbed.sim.spec import load_simulation
+
+            load_simulation(path)
+        else:
+            from testbed.experiment import load_experiment
+
+            load_experiment(path)
+    except TestbedError as exc:
+        raise SweepError(f"base.{kind}: {exc}") from None
+
+
 def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> SweepSpec:
     if not isinstance(data, dict):
         raise SweepError("a sweep file must be a mapping with base, axes and replications")
@@ -121,6 +139,7 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
         base_path = base_dir / base_path
     if not base_path.is_file():
         raise SweepError(f"base.{base_kind}: {base_file} does not exist (looked for {base_path})")
+    _check_base(base_kind, base_path, base_file)
     if not m.axes:
         raise SweepError("axes: give at least one axis")
     axes = []
@@ -131,6 +150,8 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
         if not spec.values:
             raise SweepError(f"axes.{name}: the axis has no values")
         kind = AXES[name]
+        if base_kind == "experiment" and name not in EMULATED_AXES:
+            raise SweepError(f"axes.{name}: an emulated experiment can vary {', '.join(EMULATED_AXES)} only")
         values = tuple(parse_value(kind, v, spec.unit, f"axes.{name}[{i}]") for i, v in enumerate(spec.values))
         if len(set(values)) != len(values):
             raise SweepError(f"axes.{name}: values repeat ({list(spec.values)})")
