@@ -18,7 +18,8 @@ def plot_model(model: ModelProfile, resource: Resource, out_dir: str | Path) -> 
     out.mkdir(parents=True, exist_ok=True)
     blocks = model.blocks
     positions = list(range(len(blocks)))
-    median_ms = [b.latency.typical_s * 1000 for b in blocks]
+    median_ms = [(b.latency.median_s if b.latency.median_s is not None else b.latency.mean_s) * 1000
+                 for b in blocks]
     p95_ms = [(b.latency.p95_s or b.latency.typical_s) * 1000 for b in blocks]
     whisker = [[0.0] * len(blocks), [max(p - m, 0.0) for p, m in zip(p95_ms, median_ms, strict=True)]]
     size_kb = [b.output_bytes / 1000 for b in blocks]
