@@ -6,6 +6,7 @@ topology: ../topologies/three-tier-wifi.yaml
 models: [mobilenetv2]
 repeats: 5                # scission benchmark repeats, in place on every node
 requests: 20              # measured inference requests per configuration (after warm-up)
+rounds: 5                 # interleave: every configuration gets requests/rounds requests per round
 top_k: 3                  # best predicted configurations to measure ...
 native: true              # ... plus device-only, edge-only and cloud-only
 request_timeout_s: 30     # a request that takes longer fails (node stopped, link cut)
@@ -49,6 +50,7 @@ class ExperimentSpec:
     models: tuple[str, ...]
     repeats: int
     requests: int
+    rounds: int
     top_k: int
     native: bool
     warmup_requests: int
@@ -78,6 +80,7 @@ class _Experiment(_Strict):
     models: list[str]
     repeats: int = 5
     requests: int = 20
+    rounds: int = 5
     top_k: int = 3
     native: bool = True
     warmup_requests: int = 1
@@ -94,7 +97,7 @@ class _Experiment(_Strict):
             raise ValueError("list at least one model")
         return [m.lower() for m in v]
 
-    @field_validator("repeats", "requests", "top_k")
+    @field_validator("repeats", "requests", "top_k", "rounds")
     @classmethod
     def _positive(cls, v: int) -> int:
         if v < 1:
@@ -149,6 +152,7 @@ def experiment_from_dict(data: Any, base_dir: Path, source: Path | None = None) 
         models=tuple(m.models),
         repeats=m.repeats,
         requests=m.requests,
+        rounds=m.rounds,
         top_k=m.top_k,
         native=m.native,
         warmup_requests=m.warmup_requests,

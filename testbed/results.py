@@ -142,8 +142,9 @@ class RunResults:
                                   "bytes_in": h.get("bytes_in")})
         frame = self.configs[model]
         mask = frame["config"] == cid
-        ok = [r["latency_s"] for r in records if r["ok"]]
-        failed = [r for r in records if not r["ok"]]
+        mine = [r for r in self.requests if r["model"] == model and r["config"] == cid]
+        ok = [r["latency_s"] for r in mine if r["ok"]]
+        failed = [r for r in mine if not r["ok"]]
         if ok:
             frame.loc[mask, "measured_s"] = float(pd.Series(ok).median())
             frame.loc[mask, "measured_mean_s"] = float(pd.Series(ok).mean())

@@ -63,7 +63,12 @@ class _Nodes:
     def call(self, node: str, op: str, fields: dict, timeout_s: float = 600.0) -> dict:
         argv = ["python", "-m", "testbed.agent.call", op, json.dumps(fields), "--port", str(AGENT_PORT),
                 "--timeout", str(timeout_s)]
-        code, output = self.emu.exec(node, argv)
+        from emulator.errors import EmulatorError
+
+        try:
+            code, output = self.emu.exec(node, argv)
+        except EmulatorError as exc:  # a stopped node: the caller records it as that configuration's failure
+            return {"ok": False, "error": f"node {node}: {exc}"}
         for line in reversed(output.strip().splitlines()):
             line = line.strip()
             if line.startswith("{"):
@@ -169,6 +174,61 @@ def _apply_fault(emu, fault) -> str:
     return f"cut link {fault.link[0]}-{fault.link[1]}"
 
 
+def _split_requests(total: int, rounds: int) -> list[int]:
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
+
+
+def _measure(spec: ExperimentSpec, results: RunResults, nodes: _Nodes, emu, model: str, device: str,
+             chosen: list[tuple[str, Configuration]], step: StepFn) -> bool:
+    """Time every configuration in interleaved rounds (deploy, warm up, a few requests each), so slow drift
+    on the host falls on all configurations alike. Returns True when the run must stop (on_failure: stop)."""
+    done = {config_id(c): 0 for _, c in chosen}
+    applied: set[int] = set()
+    failed: set[str] = set()
+    for round_index, per_round in enumerate(_split_requests(spec.requests, spec.rounds), start=1):
+        for position, (label, config) in enumerate(chosen, start=1):
+            cid = config_id(config)
+            if cid in failed:
+                continue
+            step("measure", f"{model} round {round_index}/{spec.rounds} {label} {cid}")
+            try:
+                path = _deploy(nodes, emu, model, config, spec.seed)
+            except RunFailed as exc:
+                results.add_failure(model, cid, str(exc))
+                failed.add(cid)
+                if spec.on_failure == "stop":
+                    return True
+                continue
+            if spec.warmup_requests:
+                nodes.call(device, "drive", {"requests": spec.warmup_requests, "timeout_s": spec.request_timeout_s},
+                           timeout_s=spec.warmup_requests * spec.request_timeout_s + 60)
+            # Segment boundaries: this round's requests, cut where a scripted fault is due.
+            bounds = [done[cid], done[cid] + per_round]
+            for index, fault in enumerate(spec.faults):
+                if fault.config in (position, label) and index not in applied and bounds[0] <= fault.after_requests < bounds[1]:
+                    bounds.insert(-1, fault.after_requests)
+            bounds = sorted(set(bounds))
+            for lo, hi in zip(bounds, bounds[1:], strict=False):
+                for index, fault in enumerate(spec.faults):
+                    if fault.config in (position, label) and index not in applied and fault.after_requests <= lo:
+                        applied.add(index)
+                        results.add_event(model, cid, _apply_fault(emu, fault))
+                reply = nodes.call(device, "drive", {"requests": hi - lo, "timeout_s": spec.request_timeout_s,
+                                                     "stop_on_failure": spec.on_failure == "stop"},
+                                   timeout_s=(hi - lo) * spec.request_timeout_s + 60)
+                if not reply.get("ok"):
+                    raise RunFailed(f"driving {cid} on {device}: {reply.get('error')}")
+                records = reply["records"]
+                for r in records:
+                    r["request"] = lo + r["request"] + 1
+                done[cid] = lo + len(records)
+                results.add_requests(model, cid, label, path, records)
+                if any(not r["ok"] for r in records) and spec.on_failure == "stop":
+                    return True
+    return False
+
+
 def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | None = None,
                    image: str | None = None) -> RunResults:
     """Run every step; the topology is always brought down. Returns what was measured."""
@@ -199,47 +259,12 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
         probes = emu.probe()
         results.set_probes(probes)
         network = _network_from_probes(probes)
-        stopped = False
         for model in spec.models:
             step("predict", model)
             chosen = predict(load_profiles(results.profile_dir(model)), network, model, device, spec.top_k,
                              spec.native)
             results.set_configs(model, chosen)
-            for position, (label, config) in enumerate(chosen, start=1):
-                cid = config_id(config)
-                step("measure", f"{model} {label} {cid}")
-                try:
-                    path = _deploy(nodes, emu, model, config, spec.seed)
-                except RunFailed as exc:
-                    results.add_failure(model, cid, str(exc))
-                    if spec.on_failure == "stop":
-                        stopped = True
-                        break
-                    continue
-                total = spec.warmup_requests + spec.requests
-                faults = [f for f in spec.faults if f.config in (position, label)]
-                plan = sorted({0, *(min(f.after_requests + spec.warmup_requests, total) for f in faults), total})
-                records: list[dict] = []
-                for start, end in zip(plan, plan[1:], strict=False):
-                    for fault in faults:
-                        if fault.after_requests + spec.warmup_requests == start:
-                            results.add_event(model, cid, _apply_fault(emu, fault))
-                    if end > start:
-                        reply = nodes.call(device, "drive", {"requests": end - start,
-                                                             "timeout_s": spec.request_timeout_s,
-                                                             "stop_on_failure": spec.on_failure == "stop"},
-                                           timeout_s=(end - start) * spec.request_timeout_s + 60)
-                        if not reply.get("ok"):
-                            raise RunFailed(f"driving {cid} on {device}: {reply.get('error')}")
-                        for r in reply["records"]:
-                            r["request"] = start + r["request"]
-                        records.extend(reply["records"])
-                    if spec.on_failure == "stop" and any(not r["ok"] for r in records):
-                        break
-                results.add_requests(model, cid, label, path, records[spec.warmup_requests:])
-                if spec.on_failure == "stop" and any(not r["ok"] for r in records):
-                    stopped = True
-                    break
+            stopped = _measure(spec, results, nodes, emu, model, device, chosen, step)
             if stopped:
                 break
     except KeyboardInterrupt:

@@ -89,7 +89,8 @@ def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path)
 def test_a_node_stopped_mid_run_fails_its_requests_cleanly(tmp_path):
     _engine_or_fail()
     experiment = _experiment(
-        tmp_path, _topology(tmp_path, "tbtest-fault"), native=True, top_k=1, requests=3, request_timeout_s=8,
+        tmp_path, _topology(tmp_path, "tbtest-fault"), native=True, top_k=1, requests=3, rounds=1,
+        request_timeout_s=8,
         faults=[{"config": "cloud-only", "after_requests": 1, "action": "stop-node", "node": "cloud"}],
     )
     out = tmp_path / "out"
