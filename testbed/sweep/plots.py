@@ -12,8 +12,8 @@ from testbed.sweep.axes import AXES
 
 AXIS_COLUMNS = {a.column for a in AXES.values()} | {"policy"}
 NOT_METRICS = {"seed", "point_key", "error", "kind", "unstable_reason", "final_config", "stable"}
-PREFERRED_METRICS = ["mean_s", "p95_s", "p99_s", "throughput_per_s", "regret", "overhead_fraction",
-                     "repartitions", "bytes_transferred"]
+PREFERRED_METRICS = ["mean_s", "p95_s", "regret", "overhead_fraction", "measured_s", "predicted_s", "p99_s",
+                     "throughput_per_s", "repartitions", "bytes_transferred"]
 
 
 def axis_columns(table: pd.DataFrame) -> list[str]:
@@ -23,8 +23,10 @@ def axis_columns(table: pd.DataFrame) -> list[str]:
 def metric_columns(table: pd.DataFrame) -> list[str]:
     numeric = [c for c in table.columns if c not in AXIS_COLUMNS and c not in NOT_METRICS
                and pd.api.types.is_numeric_dtype(table[c]) and not c.startswith(("link_", "node_"))]
-    ordered = [m for m in PREFERRED_METRICS if m in numeric]
-    return ordered + [m for m in numeric if m not in ordered]
+    # A metric that never changes (or is never set) says nothing on a plot.
+    varying = [c for c in numeric if table[c].notna().any() and table[c].nunique(dropna=True) > 1]
+    ordered = [m for m in PREFERRED_METRICS if m in varying]
+    return ordered + [m for m in varying if m not in ordered]
 
 
 def summarise(table: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
@@ -65,7 +67,13 @@ def line_plot(table: pd.DataFrame, x: str, metric: str, path: str | Path, hue: s
             ax.fill_between(line[x], line["mean"] - line["ci95"], line["mean"] + line["ci95"], alpha=0.2)
         if log_x if log_x is not None else (pd.api.types.is_numeric_dtype(table[x]) and table[x].min() > 0
                                             and table[x].max() / table[x].min() >= 20):
+            from matplotlib.ticker import FixedLocator, NullLocator
+
             ax.set_xscale("log")
+            ticks = sorted(table[x].dropna().unique())
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xticklabels([f"{t:g}" for t in ticks], fontsize=7)
         ax.set_title(f"{facet} = {value}" if facet else metric, fontsize=9)
         ax.set_xlabel(x)
         ax.set_ylabel(metric)
@@ -75,7 +83,7 @@ def line_plot(table: pd.DataFrame, x: str, metric: str, path: str | Path, hue: s
     handles, labels = axes[0][0].get_legend_handles_labels()
     if hue and handles:
         fig.legend(handles, labels, loc="upper center", ncol=min(6, len(labels)), fontsize=8, title=hue)
-    fig.tight_layout(rect=(0, 0, 1, 0.92 if hue else 1))
+    fig.tight_layout(rect=(0, 0, 1, 0.86 if hue else 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
