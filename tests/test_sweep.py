@@ -201,3 +201,12 @@ def test_cli_runs_sweep_and_report(tmp_path):
 def test_sweep_spec_from_dict_rejects_non_mapping(tmp_path):
     with pytest.raises(SweepError, match="must be a mapping"):
         sweep_from_dict([1, 2], tmp_path)
+
+
+def test_cli_relative_out_folder(tmp_path):
+    spec = write_sweep(tmp_path, replications=1, axes={"bandwidth": ["5mbit"], "model": ["mobilenetv2"]})
+    result = subprocess.run([console_script("testbed"), "sweep", str(spec), "--out", "rel-out"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_parquet(tmp_path / "rel-out" / "results.parquet")
+    assert table["error"].isna().all(), table["error"].tolist()

@@ -158,7 +158,7 @@ class Applier:
         """The changed document with absolute paths; a changed topology is written into work_dir."""
         if self._topology is not None:
             work_dir.mkdir(parents=True, exist_ok=True)
-            path = work_dir / "topology.yaml"
+            path = work_dir.resolve() / "topology.yaml"
             path.write_text(yaml.safe_dump(self._topology, sort_keys=False))
             self.doc[self.topology_key] = str(path)
         return self.doc

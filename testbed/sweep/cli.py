@@ -61,6 +61,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         outcome = run_sweep(spec, out, args.executor, args.workers, args.scheduler, on_progress)
     print(f"{outcome.ran} points ran, {outcome.skipped} already done, {outcome.total} in all, "
           f"{outcome.wall_s:.1f} s; results: {outcome.results_path}")
+    if outcome.failed:
+        print(f"{outcome.failed} of the points that ran failed; their rows carry the reason in the error column",
+              file=sys.stderr)
     if args.report:
         from testbed.report import build_report
 

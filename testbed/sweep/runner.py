@@ -75,7 +75,7 @@ def run_sweep(
     done = store.done_keys()
     todo = [p for p in points if p.key not in done]
     skipped = len(points) - len(todo)
-    work_root = Path(out_dir) / "work"
+    work_root = Path(out_dir).resolve() / "work"  # workers resolve paths against the base file's folder
     client = None
     if spec.base_kind == "experiment":
         executor = "serial"  # emulated points share this host
@@ -87,14 +87,15 @@ def run_sweep(
         raise SweepError(f"unknown executor {executor!r}; use local or dask")
 
     finished = skipped
-    failed = 0
+    failed = 0  # (point, seed) pairs whose rows carry an error
     last_merge = 0.0
     if on_progress:
         on_progress(finished, len(points), "resuming" if skipped else "starting")
 
     def record(point: Point, rows: list[dict]) -> None:
-        nonlocal finished, last_merge
+        nonlocal finished, last_merge, failed
         store.write_part(point.key, rows)
+        failed += any(r.get("error") for r in rows)
         finished += 1
         if on_progress:
             on_progress(finished, len(points), ", ".join(f"{k}={v}" for k, v in point.values))
