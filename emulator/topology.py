@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from emulator.errors import TopologyError
+from emulator.yamlfile import read_yaml, validation_message
 
 __all__ = [
     "TIERS",
@@ -317,23 +318,6 @@ class _TopologyModel(BaseModel):
     links: list[_LinkModel] = []
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        msg = "is missing"
-    elif err["type"] == "extra_forbidden":
-        msg = "is not a known field"
-    return f"{_field_path(tuple(err['loc']))}: {msg}"
-
-
 def topology_from_dict(data: Any) -> TopologySpec:
     """Validate a parsed YAML document; raises TopologyError naming the first bad field."""
     if not isinstance(data, dict):
@@ -341,7 +325,7 @@ def topology_from_dict(data: Any) -> TopologySpec:
     try:
         model = _TopologyModel.model_validate(data)
     except ValidationError as exc:
-        raise TopologyError(_first_error(exc)) from None
+        raise TopologyError(validation_message(exc)) from None
     nodes = tuple(NodeSpec(n.name, n.tier, n.cpus, n.memory) for n in model.nodes)
     links = tuple(LinkSpec(lk.a, lk.b, lk.bandwidth, lk.rtt, lk.jitter, lk.loss) for lk in model.links)
     return TopologySpec(model.name, nodes, links)
@@ -349,7 +333,6 @@ def topology_from_dict(data: Any) -> TopologySpec:
 
 def load_topology(path: str | Path) -> TopologySpec:
     """Read and validate a topology YAML file; every problem is one TopologyError line naming file and field."""
-    from emulator.yamlfile import read_yaml
 
     path = Path(path)
     data = read_yaml(path, TopologyError, "topology file")

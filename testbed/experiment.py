@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from emulator.yamlfile import read_yaml, validation_message
 from testbed.errors import TestbedError
 
 
@@ -125,10 +126,7 @@ def experiment_from_dict(data: Any, base_dir: Path, source: Path | None = None) 
     try:
         m = _Experiment.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = {"missing": "is missing", "extra_forbidden": "is not a known field"}.get(err["type"], err["msg"])
-        raise ExperimentFileError(f"{loc}: {msg.removeprefix('Value error, ')}") from None
+        raise ExperimentFileError(validation_message(exc)) from None
     topology = Path(m.topology)
     if not topology.is_absolute():
         topology = base_dir / topology
@@ -166,7 +164,6 @@ def experiment_from_dict(data: Any, base_dir: Path, source: Path | None = None) 
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
-    from emulator.yamlfile import read_yaml
 
     path = Path(path)
     data = read_yaml(path, ExperimentFileError, "experiment file")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emulator.yamlfile import read_yaml, validation_message
 from testbed.errors import SimulationFileError
 
 __all__ = [
@@ -332,30 +333,6 @@ class _Simulation(_Strict):
         return v
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith("function-") or part in ("tagged-union", "list[tuple[float,float]]"):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        msg = "is missing"
-    elif err["type"] == "extra_forbidden":
-        msg = "is not a known field"
-    elif err["type"] == "literal_error":
-        msg = f"{err.get('input')!r} is not allowed; {msg[0].lower()}{msg[1:]}"
-    return f"{_field_path(tuple(err['loc']))}: {msg}"
-
-
 def _link_pair(text: str, where: str) -> tuple[str, str]:
     # Node names may contain '-', so 'device-1-edge' is ambiguous; accept 'a>b', 'a,b' or a plain 'a-b'.
     for sep in (">", ",", " "):
@@ -376,7 +353,7 @@ def simulation_from_dict(data: Any, base_dir: str | Path = ".", source: Path | N
     try:
         m = _Simulation.model_validate(data)
     except ValidationError as exc:
-        raise SimulationFileError(_first_error(exc)) from None
+        raise SimulationFileError(validation_message(exc)) from None
 
     def resolve(p: str) -> Path:
         path = Path(p)
@@ -455,7 +432,6 @@ def simulation_from_dict(data: Any, base_dir: str | Path = ".", source: Path | N
 
 def load_simulation(path: str | Path) -> SimulationSpec:
     """Read a simulation YAML file; every problem is one SimulationFileError naming the file and field."""
-    from emulator.yamlfile import read_yaml
 
     path = Path(path)
     data = read_yaml(path, SimulationFileError, "simulation file")
