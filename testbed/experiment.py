@@ -60,6 +60,7 @@ class ExperimentSpec:
     faults: tuple[FaultSpec, ...]
     device: str | None
     seed: int
+    speed_probe_passes: int = 2
     source: Path | None = None
 
 
@@ -90,6 +91,7 @@ class _Experiment(_Strict):
     faults: list[_Fault] = []
     device: str | None = None
     seed: int = 0
+    speed_probe_passes: int = 2  # compute-speed probe per node next to each measurement; 0 turns it off
 
     @field_validator("models")
     @classmethod
@@ -105,11 +107,18 @@ class _Experiment(_Strict):
             raise ValueError(f"{v} must be at least 1")
         return v
 
-    @field_validator("warmup_requests")
+    @field_validator("warmup_requests", "speed_probe_passes")
     @classmethod
     def _nonneg(cls, v: int) -> int:
         if v < 0:
             raise ValueError(f"{v} must be at least 0")
+        return v
+
+    @field_validator("speed_probe_passes")
+    @classmethod
+    def _passes(cls, v: int) -> int:
+        if v > 100:
+            raise ValueError(f"{v} must be at most 100")
         return v
 
     @field_validator("request_timeout_s")
@@ -159,6 +168,7 @@ def experiment_from_dict(data: Any, base_dir: Path, source: Path | None = None) 
         faults=tuple(faults),
         device=m.device,
         seed=m.seed,
+        speed_probe_passes=m.speed_probe_passes,
         source=source,
     )
 

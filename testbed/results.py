@@ -6,6 +6,7 @@
     RUN_DIR/configs.parquet     per model and configuration: predicted, measured median/mean, failures
     RUN_DIR/requests.parquet    per request: latency, compute and transfer totals, ok/error
     RUN_DIR/hops.parquet        per request and hop: node, blocks, compute_s, transfer_in_s, bytes_in
+    RUN_DIR/speeds.parquet      compute-speed probes: per model, configuration, round and computing node
     RUN_DIR/summary.{md,json}   median relative error, Spearman, regret per topology and model
     RUN_DIR/plots/*.png         predicted vs measured scatter; per-configuration breakdown
     RUN_DIR/<model>/            the single-model layout `testbed compare` reads (profiles/, run.json, ...)
@@ -46,24 +47,36 @@ def _atomic_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _figures(done: pd.DataFrame, predicted: str) -> dict[str, Any]:
+    rel = (done[predicted] - done["measured_s"]).abs() / done["measured_s"]
+    # Spearman = Pearson on ranks (average ranks for ties); no SciPy needed.
+    spearman = done[predicted].rank().corr(done["measured_s"].rank()) if len(done) >= 2 else None
+    best_predicted = done.loc[done[predicted].idxmin()]
+    return {
+        "median_rel_error": float(rel.median()),
+        "spearman": None if spearman is None or math.isnan(spearman) else float(spearman),
+        "regret": float(best_predicted["measured_s"] / done["measured_s"].min() - 1),
+        "predicted_best": str(best_predicted["config"]),
+    }
+
+
 def summarise(configs: pd.DataFrame) -> dict[str, Any]:
-    """The three figures for one (topology, model): over configurations with a measured latency."""
+    """The three figures for one (topology, model): over configurations with a measured latency.
+
+    With compute-speed probes (``predicted_adjusted_s``) the headline figures use the prediction rescaled to
+    each node's speed next to the measurement; ``profile_only`` keeps the figures of the unadjusted one.
+    """
     done = configs.dropna(subset=["measured_s"])
     if len(done) == 0:
         return {"configurations": 0, "median_rel_error": None, "spearman": None, "regret": None}
-    rel = (done["predicted_s"] - done["measured_s"]).abs() / done["measured_s"]
-    # Spearman = Pearson on ranks (average ranks for ties); no SciPy needed.
-    spearman = done["predicted_s"].rank().corr(done["measured_s"].rank()) if len(done) >= 2 else None
-    best_predicted = done.loc[done["predicted_s"].idxmin()]
-    regret = float(best_predicted["measured_s"] / done["measured_s"].min() - 1)
-    return {
-        "configurations": int(len(done)),
-        "median_rel_error": float(rel.median()),
-        "spearman": None if spearman is None or math.isnan(spearman) else float(spearman),
-        "regret": regret,
-        "predicted_best": str(best_predicted["config"]),
-        "measured_best": str(done.loc[done["measured_s"].idxmin(), "config"]),
-    }
+    adjusted = "predicted_adjusted_s" in done.columns and done["predicted_adjusted_s"].notna().all()
+    out: dict[str, Any] = {"configurations": int(len(done)),
+                           "prediction": "speed-adjusted" if adjusted else "profile"}
+    out.update(_figures(done, "predicted_adjusted_s" if adjusted else "predicted_s"))
+    out["measured_best"] = str(done.loc[done["measured_s"].idxmin(), "config"])
+    if adjusted:
+        out["profile_only"] = _figures(done, "predicted_s")
+    return out
 
 
 class RunResults:
@@ -80,6 +93,9 @@ class RunResults:
         self.requests: list[dict] = []
         self.hops: list[dict] = []
         self.wall_s: dict[tuple[str, str], float] = {}
+        self.speed_refs: dict[tuple[str, str], float | None] = {}
+        self.speeds: list[dict] = []
+        self._adjusted: dict[tuple[str, str], list[float]] = {}
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self._write_meta("running")
 
@@ -95,6 +111,30 @@ class RunResults:
         if wall_s is not None:
             self.wall_s[(model, node)] = wall_s
         self._write_profiles_table()
+
+    def set_speed_reference(self, model: str, node: str, median_s: float | None) -> None:
+        self.speed_refs[(model, node)] = median_s
+        self.speeds.append({"topology": self.topology.name, "model": model, "config": None, "label": "benchmark",
+                            "round": 0, "node": node, "probe_s": median_s, "reference_s": median_s, "factor": 1.0})
+        _atomic_parquet(pd.DataFrame(self.speeds), self.folder / "speeds.parquet")
+
+    def speed_reference(self, model: str, node: str) -> float | None:
+        return self.speed_refs.get((model, node))
+
+    def add_speeds(self, model: str, cid: str, label: str, round_index: int, rows: list[dict],
+                   adjusted_s: float) -> None:
+        """One round's speed probes of a configuration and its speed-adjusted prediction (configs keep the
+        median over rounds)."""
+        for row in rows:
+            self.speeds.append({"topology": self.topology.name, "model": model, "config": cid, "label": label,
+                                "round": round_index, **row})
+        values = self._adjusted.setdefault((model, cid), [])
+        values.append(adjusted_s)
+        frame = self.configs[model]
+        frame.loc[frame["config"] == cid, "predicted_adjusted_s"] = float(pd.Series(values).median())
+        if self.speeds:
+            _atomic_parquet(pd.DataFrame(self.speeds), self.folder / "speeds.parquet")
+        self._write_tables()
 
     def set_probes(self, probes: list) -> None:
         self.probes = pd.DataFrame([p.to_json() for p in probes])
@@ -114,6 +154,7 @@ class RunResults:
                 row[f"{p.tier}_last_block"] = p.last_block
             rows.append(row)
         frame = pd.DataFrame(rows)
+        frame["predicted_adjusted_s"] = float("nan")
         frame["measured_s"] = float("nan")
         frame["measured_mean_s"] = float("nan")
         frame["requests_ok"] = 0
@@ -220,6 +261,9 @@ class RunResults:
             if not self.probes.empty:
                 _atomic_parquet(self.probes, folder / "probes.parquet")
             _atomic_parquet(frame, folder / "configs.parquet")
+            speeds = [r for r in self.speeds if r["model"] == model]
+            if speeds:
+                _atomic_parquet(pd.DataFrame(speeds), folder / "speeds.parquet")
             mine = [r for r in self.requests if r["model"] == model and r["ok"]]
             if mine:
                 _atomic_parquet(pd.DataFrame(mine), folder / "requests.parquet")
@@ -255,21 +299,35 @@ class RunResults:
         self._write_meta("failed" if failed else "done")
 
     def _markdown(self, summary: list[dict[str, Any]]) -> str:
+        def fmt(v, pct=False):
+            return "n/a" if v is None else (f"{v * 100:.1f}%" if pct else f"{v:.3f}")
+
+        def seconds(v):
+            return "n/a" if v is None or pd.isna(v) else f"{v:.4f}"
+
         lines = [f"# testbed run: {self.spec.name}", "",
                  f"Topology `{self.topology.name}`, {self.spec.requests} requests per configuration, "
                  f"benchmark repeats {self.spec.repeats}.", "",
-                 "| topology | model | configurations | median rel. error | Spearman | regret |", "|---|---|---|---|---|---|"]
+                 "| topology | model | configurations | prediction | median rel. error | Spearman | regret |",
+                 "|---|---|---|---|---|---|---|"]
         for s in summary:
-            def fmt(v, pct=False):
-                return "n/a" if v is None else (f"{v * 100:.1f}%" if pct else f"{v:.3f}")
-            lines.append(f"| {s['topology']} | {s['model']} | {s['configurations']} | "
+            lines.append(f"| {s['topology']} | {s['model']} | {s['configurations']} | {s.get('prediction', 'n/a')} | "
                          f"{fmt(s['median_rel_error'], True)} | {fmt(s['spearman'])} | {fmt(s['regret'], True)} |")
+            if "profile_only" in s:
+                p = s["profile_only"]
+                lines.append(f"| | | | profile only | {fmt(p['median_rel_error'], True)} | {fmt(p['spearman'])} | "
+                             f"{fmt(p['regret'], True)} |")
+        if any("profile_only" in s for s in summary):
+            lines += ["", "Speed-adjusted: each computing node's share of the prediction is scaled by a compute-speed "
+                      "probe taken next to the measurement, divided by the probe taken right after its benchmark "
+                      "(`speeds.parquet`)."]
         for model, frame in self.configs.items():
-            lines += ["", f"## {model}", "", "| label | configuration | predicted (s) | measured median (s) | ok | failed |",
-                      "|---|---|---|---|---|---|"]
+            lines += ["", f"## {model}", "",
+                      "| label | configuration | predicted (s) | speed-adjusted (s) | measured median (s) | ok | failed |",
+                      "|---|---|---|---|---|---|---|"]
             for _, r in frame.iterrows():
-                measured = "n/a" if pd.isna(r["measured_s"]) else f"{r['measured_s']:.4f}"
-                lines.append(f"| {r['label']} | `{r['config']}` | {r['predicted_s']:.4f} | {measured} | "
+                lines.append(f"| {r['label']} | `{r['config']}` | {r['predicted_s']:.4f} | "
+                             f"{seconds(r.get('predicted_adjusted_s'))} | {seconds(r['measured_s'])} | "
                              f"{r['requests_ok']} | {r['requests_failed']} |")
         if self.events or self.notes:
             lines += ["", "## Events and notes", ""]

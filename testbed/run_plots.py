@@ -16,21 +16,33 @@ def _pyplot():
     return plt
 
 
+def best_prediction(configs: pd.DataFrame) -> pd.Series:
+    """The speed-adjusted prediction where the run probed node speeds, else the profile's."""
+    if "predicted_adjusted_s" in configs.columns:
+        return configs["predicted_adjusted_s"].fillna(configs["predicted_s"])
+    return configs["predicted_s"]
+
+
 def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
+    """Filled markers: the prediction the figures use (speed-adjusted when probed); hollow: profile only."""
     plt = _pyplot()
-    done = configs.dropna(subset=["measured_s"])
+    done = configs.dropna(subset=["measured_s"]).assign(best_s=lambda f: best_prediction(f))
+    adjusted = "predicted_adjusted_s" in done.columns and done["predicted_adjusted_s"].notna().any()
     fig, ax = plt.subplots(figsize=(6, 5))
     for model, part in done.groupby("model"):
-        ax.scatter(part["predicted_s"], part["measured_s"], label=model, s=30)
+        dots = ax.scatter(part["best_s"], part["measured_s"], label=model, s=30)
+        if adjusted:
+            ax.scatter(part["predicted_s"], part["measured_s"], s=30, facecolors="none",
+                       edgecolors=dots.get_facecolor(), label=f"{model} (profile only)")
         for _, r in part.iterrows():
-            ax.annotate(r["label"], (r["predicted_s"], r["measured_s"]), fontsize=7, xytext=(3, 3),
+            ax.annotate(r["label"], (r["best_s"], r["measured_s"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
-    lo = min(done["predicted_s"].min(), done["measured_s"].min()) * 0.8
-    hi = max(done["predicted_s"].max(), done["measured_s"].max()) * 1.2
+    lo = min(done["best_s"].min(), done["predicted_s"].min(), done["measured_s"].min()) * 0.8
+    hi = max(done["best_s"].max(), done["predicted_s"].max(), done["measured_s"].max()) * 1.2
     ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1, label="predicted = measured")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("predicted latency (s)")
+    ax.set_xlabel("predicted latency (s)" + (", speed-adjusted" if adjusted else ""))
     ax.set_ylabel("measured median latency (s)")
     ax.set_title("predicted against measured, per configuration")
     ax.legend(fontsize=8)
@@ -57,7 +69,7 @@ def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Pat
                 bottom += h["transfer_in_s"]
             ax.bar(x, h["compute_s"], bottom=bottom, color=colours.get(h["node"], "tab:purple"), edgecolor="white")
             bottom += h["compute_s"]
-    predicted = configs.set_index("config")["predicted_s"]
+    predicted = best_prediction(configs).set_axis(configs["config"])
     ax.scatter(range(len(order)), [predicted[c] for c in order], marker="_", s=600, color="black", zorder=3)
     labels = [f"{lab}\n{cid}" for lab, cid in zip(configs["label"], order, strict=True)]
     ax.set_xticks(range(len(order)))

@@ -94,6 +94,17 @@ def test_split_inference_across_two_agents_matches_the_whole_model(agents, tiny_
     assert all(r["ok"] and r["latency_s"] > 0 and len(r["hops"]) == 2 for r in drive["records"])
 
 
+@pytest.mark.tf
+def test_speed_probe_times_whole_passes_on_the_serving_thread(agents, tiny_model):
+    reply = call("speed", {"model": "tiny", "model_file": str(tiny_model), "passes": 3}, agents["edge"]).header
+    assert reply["ok"], reply
+    assert len(reply["pass_s"]) == 3 and all(t > 0 for t in reply["pass_s"])
+    assert min(reply["pass_s"]) <= reply["median_s"] <= max(reply["pass_s"])
+    bad = call("speed", {"model": "tiny", "model_file": str(tiny_model), "passes": 0}, agents["edge"]).header
+    assert bad["ok"] is False and "passes 0 must be 1..100" in bad["error"]
+    assert call("ping", {}, agents["edge"]).header["ok"]
+
+
 def _raw(port: int, data: bytes) -> dict:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(data)

@@ -184,3 +184,27 @@ def test_the_folder_testbed_run_writes_per_model_is_read(tmp_path):
     assert table.loc["device:0-1", "simulated_s"] == pytest.approx(0.4, rel=1e-9)  # one device, one request at a time
     assert table.loc["device:0-0,edge:1-1", "measured_s"] < 1  # the failed request is left out
     assert table["within_15pct"].all()
+
+
+def test_speed_probes_rescale_each_configurations_nodes(tmp_path):
+    # The device was probed 1.5x slower than at its benchmark while c-device ran: measured 1.5x the
+    # profile's latency. With speeds.parquet the simulator slows that node for that configuration only.
+    run = make_run(tmp_path, offsets={"c-device": 1.5, "c-split": 1.0})
+    configs = pd.read_parquet(run / "configs.parquet")
+    configs["predicted_adjusted_s"] = [0.9, 0.2]
+    configs.to_parquet(run / "configs.parquet")
+    pd.DataFrame([
+        {"config": "c-device", "node": "device", "round": r, "factor": f} for r, f in enumerate([1.4, 1.5, 1.6], 1)
+    ] + [{"config": "c-split", "node": "device", "round": 1, "factor": 1.0}]).to_parquet(run / "speeds.parquet")
+    table = compare_run(run, seeds=(1,)).set_index("config")
+    assert table["within_15pct"].all()
+    assert table.loc["c-device", "predicted_s"] == 0.9 and table.loc["c-device", "predicted_profile_s"] == 0.6
+    assert json.loads(table.loc["c-device", "speed_factors"]) == {"device": 1.5}
+    assert abs(table.loc["c-split", "sim_error_pct"]) < 5
+
+
+def test_a_speed_probe_on_an_unknown_node_is_named(tmp_path):
+    run = make_run(tmp_path)
+    pd.DataFrame([{"config": "c-device", "node": "toaster", "factor": 1.2}]).to_parquet(run / "speeds.parquet")
+    with pytest.raises(RunFolderError, match="node 'toaster' is not in topology tiny"):
+        compare_run(run, seeds=(1,))

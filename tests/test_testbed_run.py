@@ -76,6 +76,12 @@ def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path)
     summary = json.loads((out / "summary.json").read_text())
     assert summary[0]["model"] == "mobilenetv2"
     assert set(summary[0]) >= {"median_rel_error", "spearman", "regret"}
+    # compute-speed probes: a reference per node after its benchmark, then one per computing node and round
+    speeds = pd.read_parquet(out / "speeds.parquet")
+    assert set(speeds[speeds["label"] == "benchmark"]["node"]) == {"device", "edge", "cloud"}
+    assert (speeds["probe_s"] > 0).all() and (speeds["factor"] > 0).all()
+    assert configs["predicted_adjusted_s"].notna().all() and summary[0]["prediction"] == "speed-adjusted"
+    assert "profile_only" in summary[0]
     assert (out / "plots" / "predicted-vs-measured.png").exists()
     assert (out / "plots" / "breakdown-mobilenetv2.png").exists()
     assert (out / "summary.md").read_text().startswith("# testbed run")

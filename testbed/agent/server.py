@@ -66,6 +66,7 @@ class Agent:
         self._next_addr: tuple[str, int] | None = None
         self._lock = threading.Lock()
         self._caller = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="caller")
+        self._speed_warm: set[str] = set()
 
     # ------------------------------------------------------------------------------------ operations
 
@@ -81,7 +82,9 @@ class Agent:
             return self._drive(frame.header), None
         if op == "benchmark":
             return self._benchmark(frame.header)
-        return error_reply(f"unknown op {op!r}; ops are ping, load, infer, drive, benchmark"), None
+        if op == "speed":
+            return self._speed(frame.header), None
+        return error_reply(f"unknown op {op!r}; ops are ping, load, infer, drive, benchmark, speed"), None
 
     def _stage_summary(self) -> dict[str, Any] | None:
         s = self.stage
@@ -269,6 +272,46 @@ class Agent:
             raise TimeoutError from None
         except Exception as exc:  # reported as a failed request, never kills the agent
             return error_reply(f"{type(exc).__name__}: {exc}"), None
+
+    def _speed(self, header: dict[str, Any]) -> dict[str, Any]:
+        """Compute-speed probe: time ``passes`` chained passes through every block of the model, on the thread
+        that serves requests. On a throttled node of a shared host, the CPU work a quota buys drifts by tens of
+        percent within minutes; probes next to each measurement let the prediction follow that drift, as link
+        probes let it follow the network."""
+        try:
+            model = str(header["model"])
+            passes = int(header.get("passes", 2))
+            seed = int(header.get("seed", 0))
+        except (KeyError, TypeError, ValueError):
+            return error_reply("speed needs model and an integer passes")
+        if not 1 <= passes <= 100:
+            return error_reply(f"passes {passes} must be 1..100")
+        try:
+            loaded, analysis, example = self._model(model, seed, header.get("model_file"))
+        except Exception as exc:
+            return error_reply(f"cannot load {model}: {exc}")
+
+        def run() -> list[float]:
+            import tensorflow as tf
+
+            from scission.benchmark.timing import BlockRunner
+
+            runners = [BlockRunner(b) for b in analysis.blocks]
+            x = tf.convert_to_tensor(example)
+            rounds = passes if model in self._speed_warm else passes + 1  # the first pass creates kernels
+            samples = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                value = x
+                for runner in runners:
+                    value = runner(value)
+                samples.append(time.perf_counter() - started)
+            self._speed_warm.add(model)
+            return samples[-passes:]
+
+        samples = self._caller.submit(run).result()
+        return {"ok": True, "node": self.node, "model": model, "pass_s": samples,
+                "median_s": float(np.median(samples))}
 
     def _benchmark(self, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         model = str(header.get("model", ""))

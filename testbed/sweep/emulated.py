@@ -47,7 +47,8 @@ def run_experiment_point(base_path: Path, values: dict[str, Any], targets: dict[
         figures = summarise(frame)
         for _, r in frame.iterrows():
             rows.append({"model": model, "config": r["config"], "label": r["label"],
-                         "predicted_s": r["predicted_s"], "measured_s": r["measured_s"],
+                         "predicted_s": r["predicted_s"], "predicted_adjusted_s": r.get("predicted_adjusted_s"),
+                         "measured_s": r["measured_s"],
                          "measured_mean_s": r["measured_mean_s"], "requests_ok": int(r["requests_ok"]),
                          "requests_failed": int(r["requests_failed"]),
                          "median_rel_error": figures["median_rel_error"], "spearman": figures["spearman"],
