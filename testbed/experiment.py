@@ -60,7 +60,7 @@ class ExperimentSpec:
     faults: tuple[FaultSpec, ...]
     device: str | None
     seed: int
-    speed_probe_passes: int = 2
+    speed_probe_passes: int = 1
     source: Path | None = None
 
 
@@ -91,7 +91,7 @@ class _Experiment(_Strict):
     faults: list[_Fault] = []
     device: str | None = None
     seed: int = 0
-    speed_probe_passes: int = 2  # compute-speed probe per node next to each measurement; 0 turns it off
+    speed_probe_passes: int = 1  # compute-speed probe per node next to each measurement; 0 turns it off
 
     @field_validator("models")
     @classmethod

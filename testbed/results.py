@@ -27,6 +27,7 @@ import pandas as pd
 
 from emulator.topology import TopologySpec
 from scission.problem import Configuration
+from testbed.speeds import adjusted_latency, speed_factors
 
 TIERS = ("device", "edge", "cloud")
 
@@ -95,7 +96,6 @@ class RunResults:
         self.wall_s: dict[tuple[str, str], float] = {}
         self.speed_refs: dict[tuple[str, str], float | None] = {}
         self.speeds: list[dict] = []
-        self._adjusted: dict[tuple[str, str], list[float]] = {}
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self._write_meta("running")
 
@@ -112,28 +112,33 @@ class RunResults:
             self.wall_s[(model, node)] = wall_s
         self._write_profiles_table()
 
-    def set_speed_reference(self, model: str, node: str, median_s: float | None) -> None:
-        self.speed_refs[(model, node)] = median_s
+    def set_speed_reference(self, model: str, node: str, benchmark_pass_s: float | None,
+                            probe_s: float | None) -> None:
+        """The node's benchmark chained-pass median (every factor's denominator) and a probe right after it."""
+        self.speed_refs[(model, node)] = benchmark_pass_s
+        factor = probe_s / benchmark_pass_s if probe_s and benchmark_pass_s else None
         self.speeds.append({"topology": self.topology.name, "model": model, "config": None, "label": "benchmark",
-                            "round": 0, "node": node, "probe_s": median_s, "reference_s": median_s, "factor": 1.0})
+                            "round": 0, "node": node, "probe_s": probe_s, "reference_s": benchmark_pass_s,
+                            "factor": factor})
         _atomic_parquet(pd.DataFrame(self.speeds), self.folder / "speeds.parquet")
 
     def speed_reference(self, model: str, node: str) -> float | None:
         return self.speed_refs.get((model, node))
 
-    def add_speeds(self, model: str, cid: str, label: str, round_index: int, rows: list[dict],
-                   adjusted_s: float) -> None:
-        """One round's speed probes of a configuration and its speed-adjusted prediction (configs keep the
-        median over rounds)."""
+    def add_speeds(self, model: str, cid: str, label: str, round_index: int, rows: list[dict]) -> None:
+        """One round's speed probes next to a configuration's requests; re-derives every configuration's
+        speed-adjusted prediction from all of the model's probes so far."""
         for row in rows:
+            reference = self.speed_reference(model, row["node"])
+            probe = row.get("probe_s")
+            factor = probe / reference if probe and reference else None
             self.speeds.append({"topology": self.topology.name, "model": model, "config": cid, "label": label,
-                                "round": round_index, **row})
-        values = self._adjusted.setdefault((model, cid), [])
-        values.append(adjusted_s)
+                                "round": round_index, "node": row["node"], "probe_s": probe,
+                                "reference_s": reference, "factor": factor})
+        factors = speed_factors(pd.DataFrame([r for r in self.speeds if r["model"] == model]))
         frame = self.configs[model]
-        frame.loc[frame["config"] == cid, "predicted_adjusted_s"] = float(pd.Series(values).median())
-        if self.speeds:
-            _atomic_parquet(pd.DataFrame(self.speeds), self.folder / "speeds.parquet")
+        frame["predicted_adjusted_s"] = [adjusted_latency(r, factors) for _, r in frame.iterrows()]
+        _atomic_parquet(pd.DataFrame(self.speeds), self.folder / "speeds.parquet")
         self._write_tables()
 
     def set_probes(self, probes: list) -> None:
@@ -152,6 +157,8 @@ class RunResults:
                 row[f"{p.tier}_resource"] = f"{p.tier}-{p.resource}" if p.resource else None
                 row[f"{p.tier}_first_block"] = p.first_block
                 row[f"{p.tier}_last_block"] = p.last_block
+                row[f"{p.tier}_node"] = p.resource if p.runs else None
+                row[f"{p.tier}_compute_s"] = p.compute_s
             rows.append(row)
         frame = pd.DataFrame(rows)
         frame["predicted_adjusted_s"] = float("nan")
@@ -318,9 +325,9 @@ class RunResults:
                 lines.append(f"| | | | profile only | {fmt(p['median_rel_error'], True)} | {fmt(p['spearman'])} | "
                              f"{fmt(p['regret'], True)} |")
         if any("profile_only" in s for s in summary):
-            lines += ["", "Speed-adjusted: each computing node's share of the prediction is scaled by a compute-speed "
-                      "probe taken next to the measurement, divided by the probe taken right after its benchmark "
-                      "(`speeds.parquet`)."]
+            lines += ["", "Speed-adjusted: each computing node's share of the prediction is scaled by the median, over "
+                      "the compute-speed probes taken next to the measurements, of probe / the median chained pass "
+                      "of its benchmark (`speeds.parquet`)."]
         for model, frame in self.configs.items():
             lines += ["", f"## {model}", "",
                       "| label | configuration | predicted (s) | speed-adjusted (s) | measured median (s) | ok | failed |",

@@ -166,6 +166,14 @@ def _deploy(nodes: _Nodes, emu, model: str, config: Configuration, seed: int) ->
     return [p.resource for p in path]
 
 
+def _benchmark_pass_s(summary: Any, model: str) -> float | None:
+    """Median chained pass of the in-place benchmark, from `scission benchmark --json`'s summary."""
+    for entry in summary if isinstance(summary, list) else [summary]:
+        if isinstance(entry, dict) and entry.get("model") == model and entry.get("chained_pass_median_s"):
+            return float(entry["chained_pass_median_s"])
+    return None
+
+
 def _probe_speed(nodes: _Nodes, node: str, model: str, spec: ExperimentSpec) -> float | None:
     """Median chained-pass time of the whole model on ``node`` now (None when the probe fails)."""
     reply = nodes.call(node, "speed", {"model": model, "passes": spec.speed_probe_passes, "seed": spec.seed},
@@ -173,28 +181,14 @@ def _probe_speed(nodes: _Nodes, node: str, model: str, spec: ExperimentSpec) -> 
     return float(reply["median_s"]) if reply.get("ok") else None
 
 
-def adjusted_prediction(config: Configuration, factors: dict[str, float]) -> float:
-    """The configuration's predicted latency with each node's compute scaled by its speed factor (probe now /
-    probe when it was benchmarked); transfers are left as predicted."""
-    compute = sum(p.compute_s * factors.get(p.resource, 1.0) for p in config.placements if p.runs)
-    return config.transfer_s + compute
-
-
-def _speed_factors(nodes: _Nodes, results: RunResults, spec: ExperimentSpec, model: str, config: Configuration,
-                   cid: str, label: str, round_index: int) -> None:
-    """Probe every node that computes in ``config`` and record the speed-adjusted prediction for this round."""
-    factors: dict[str, float] = {}
+def _probe_nodes(nodes: _Nodes, results: RunResults, spec: ExperimentSpec, model: str, config: Configuration,
+                 cid: str, label: str, round_index: int) -> None:
+    """Probe the speed of every node that computes in ``config``, next to this round's requests."""
     rows = []
     for p in config.placements:
-        if not p.runs or p.resource is None:
-            continue
-        reference = results.speed_reference(model, p.resource)
-        now = _probe_speed(nodes, p.resource, model, spec)
-        if reference is None or now is None:
-            continue
-        factors[p.resource] = now / reference
-        rows.append({"node": p.resource, "probe_s": now, "reference_s": reference, "factor": now / reference})
-    results.add_speeds(model, cid, label, round_index, rows, adjusted_prediction(config, factors))
+        if p.runs and p.resource is not None:
+            rows.append({"node": p.resource, "probe_s": _probe_speed(nodes, p.resource, model, spec)})
+    results.add_speeds(model, cid, label, round_index, rows)
 
 
 def _apply_fault(emu, fault) -> str:
@@ -231,11 +225,11 @@ def _measure(spec: ExperimentSpec, results: RunResults, nodes: _Nodes, emu, mode
                 if spec.on_failure == "stop":
                     return True
                 continue
-            if spec.warmup_requests:
+            if spec.warmup_requests and round_index == 1:  # later rounds find kernels and connections warm
                 nodes.call(device, "drive", {"requests": spec.warmup_requests, "timeout_s": spec.request_timeout_s},
                            timeout_s=spec.warmup_requests * spec.request_timeout_s + 60)
             if spec.speed_probe_passes:
-                _speed_factors(nodes, results, spec, model, config, cid, label, round_index)
+                _probe_nodes(nodes, results, spec, model, config, cid, label, round_index)
             # Segment boundaries: this round's requests, cut where a scripted fault is due.
             bounds = [done[cid], done[cid] + per_round]
             for index, fault in enumerate(spec.faults):
@@ -288,8 +282,11 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
                     raise RunFailed(f"benchmark of {model} on {node.name}: {reply.get('error')}")
                 results.add_profile(model, {f["path"]: base64.b64decode(f["b64"]) for f in reply["files"]},
                                     node.name, reply.get("wall_s"))
-                if spec.speed_probe_passes:  # the reference speed, right after the profile was measured
-                    results.set_speed_reference(model, node.name, _probe_speed(nodes, node.name, model, spec))
+                if spec.speed_probe_passes:
+                    # The reference is the benchmark's own chained passes (what the profile says); a probe right
+                    # after it shows how the agent's passes compare at that moment.
+                    results.set_speed_reference(model, node.name, _benchmark_pass_s(reply.get("summary"), model),
+                                                _probe_speed(nodes, node.name, model, spec))
         step("probe", "echo RTT and bulk throughput on every link direction")
         probes = emu.probe()
         results.set_probes(probes)

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import pandas as pd
 
-from scission.problem import Configuration, Placement
 from testbed.results import summarise
-from testbed.run import adjusted_prediction
+from testbed.speeds import adjusted_latency, speed_factors
 
 
-def _placement(tier, resource, first, last, compute_s):
-    return Placement(tier, resource, first, last, first, last, compute_s, 0.0)
+def test_factors_pool_every_probe_next_to_a_measurement_but_not_the_reference():
+    speeds = pd.DataFrame([
+        {"config": None, "node": "dev", "factor": 1.0},  # the reference, right after the benchmark
+        {"config": "a", "node": "dev", "factor": 1.2}, {"config": "b", "node": "dev", "factor": 1.6},
+        {"config": "b", "node": "dev", "factor": 1.4}, {"config": "b", "node": "cloud", "factor": None},
+    ])
+    assert speed_factors(speeds) == {"dev": 1.4}
 
 
 def test_only_computing_nodes_are_rescaled_and_transfers_stay():
-    config = Configuration(latency_s=0.7, transfer_bytes=1e5, transfer_s=0.2, placements=(
-        _placement("device", "dev", 0, 3, 0.3), _placement("edge", None, -1, -1, 0.0),
-        _placement("cloud", "cloud", 4, 9, 0.2)))
-    assert adjusted_prediction(config, {}) == 0.7
-    assert abs(adjusted_prediction(config, {"dev": 1.5, "cloud": 0.5}) - (0.2 + 0.45 + 0.1)) < 1e-12
-    assert adjusted_prediction(config, {"edge": 9.0}) == 0.7  # a node that runs nothing changes nothing
+    row = pd.Series({"predicted_transfer_s": 0.2, "device_node": "dev", "device_compute_s": 0.3,
+                     "edge_node": None, "edge_compute_s": 0.0, "cloud_node": "cloud", "cloud_compute_s": 0.2})
+    assert abs(adjusted_latency(row, {"dev": 1.5, "cloud": 0.5}) - (0.2 + 0.45 + 0.1)) < 1e-12
+    assert abs(adjusted_latency(row, {"edge": 9.0}) - 0.7) < 1e-12  # a node that runs nothing changes nothing
+    assert pd.isna(adjusted_latency(row, {}))  # no probes: no adjusted prediction
 
 
 def _configs(adjusted):

@@ -42,6 +42,7 @@ from testbed.agent.protocol import (
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 7200
 FORWARD_TIMEOUT_S = 60.0
+PRECONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Agent:
         self._lock = threading.Lock()
         self._caller = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="caller")
         self._speed_warm: set[str] = set()
+        self._warm_ranges: set[tuple[str, int, int]] = set()
 
     # ------------------------------------------------------------------------------------ operations
 
@@ -139,11 +141,20 @@ class Agent:
         with self._lock:
             self._close_next()
             self.stage = Stage(model, first, last, runners, input_shape, host, port, example)
-        # Warm the kernels of this range once so the first measured request is not a cold start.
-        if runners:
+        # Warm the kernels of this range once so the first measured request is not a cold start (kernels are
+        # cached per process: a range deployed again in a later round needs no second warm-up).
+        if runners and (model, first, last) not in self._warm_ranges:
             value = self._warm_input(blocks, first, example)
             for r in runners:
                 value = r(value)
+            self._warm_ranges.add((model, first, last))
+        # Connect to the next hop now, so the first request does not pay the TCP handshake (one emulated RTT).
+        if host is not None:
+            with self._lock:
+                try:
+                    self._connect((host, port), connect_timeout_s=PRECONNECT_TIMEOUT_S)
+                except OSError:
+                    self._close_next()  # the hop may come up later: the first request connects then
         # The model and TensorFlow are long-lived: keep the collector from re-scanning them on every request.
         gc.collect()
         gc.freeze()
@@ -172,16 +183,21 @@ class Agent:
             finally:
                 self._next = None
 
+    def _connect(self, addr: tuple[str, int], connect_timeout_s: float = FORWARD_TIMEOUT_S) -> None:
+        """Open (or keep) the persistent connection to the next hop; the caller holds the lock."""
+        if self._next is None or self._next_addr != addr:
+            self._close_next()
+            self._next = socket.create_connection(addr, timeout=connect_timeout_s)
+            self._next.settimeout(FORWARD_TIMEOUT_S)
+            self._next.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._next_addr = addr
+
     def _forward(self, array: np.ndarray, stage: Stage) -> tuple[Frame, float]:
         """Send to the next hop on one persistent connection; returns its reply and our serialise time."""
         addr = (stage.next_host, stage.next_port)
         for attempt in (0, 1):
             try:
-                if self._next is None or self._next_addr != addr:
-                    self._close_next()
-                    self._next = socket.create_connection(addr, timeout=FORWARD_TIMEOUT_S)
-                    self._next.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    self._next_addr = addr
+                self._connect(addr)
                 started = time.perf_counter()
                 write_tensor(self._next, {"op": "infer", "sent_at_ns": time.monotonic_ns()}, array)
                 send_s = time.perf_counter() - started

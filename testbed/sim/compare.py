@@ -11,8 +11,8 @@ The folder layout (the `testbed run` issue writes it):
   edge, cloud, ``T_resource`` (label or null), ``T_first_block`` and ``T_last_block`` (-1 when T runs
   nothing); without those columns the ``config`` string itself is read as a split ('device:0-9,edge:10-65');
 - ``speeds.parquet`` (optional): compute-speed probes, ``config, node, factor`` (probe next to the
-  measurement / probe right after the node's benchmark); each configuration is simulated with each node's
-  speed set to 1 / its median factor, and compared with the speed-adjusted prediction;
+  measurement / probe right after the node's benchmark); each node's speed is set to 1 / its median factor
+  over the run, and configurations are compared with the speed-adjusted prediction;
 - ``run.json``: ``{"topology": path, "resources": {node: resource label}, "model": name,
   "rate_per_s": requests/s per device, or "concurrency": requests outstanding per device,
   optional "arrivals": "poisson" | "fixed" (ignored with concurrency), optional "device" or "devices" (which
@@ -100,20 +100,23 @@ def load_run_folder(run_dir: Path) -> dict:
             "probes": probes, "requests": requests, "configs": configs, "speeds": speeds}
 
 
-def _speed_factors(speeds, config: str, world: World) -> dict[str, float]:
-    """Node -> median factor (probe next to the measurement / reference) for one configuration."""
+def _speed_factors(speeds, world: World) -> dict[str, float]:
+    """Node -> pooled speed factor (median of probe / reference over the run's probes), checked."""
+    from testbed.speeds import speed_factors
+
     if speeds is None:
         return {}
-    mine = speeds[(speeds["config"] == config) & speeds["factor"].notna()]
-    factors = {}
-    for node, values in mine.groupby("node")["factor"]:
-        factor = float(values.median())
+    factors = speed_factors(speeds)
+    for node, factor in factors.items():
         if node not in world.nodes:
             raise RunFolderError(f"speeds.parquet: node {node!r} is not in topology {world.topology.name}")
         if not (math.isfinite(factor) and factor > 0):
-            raise RunFolderError(f"speeds.parquet: node {node} has speed factor {factor} for {config}: not usable")
-        factors[str(node)] = factor
+            raise RunFolderError(f"speeds.parquet: node {node} has speed factor {factor}: not usable")
     return factors
+
+
+def _computing_nodes(crow) -> set[str]:
+    return {str(crow.get(f"{t}_node")) for t in TIERS if isinstance(crow.get(f"{t}_node"), str)}
 
 
 def _split_of_row(row, world: World, resources: dict) -> Split:
@@ -198,16 +201,16 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
         parts = requests.assign(other_s=requests["latency_s"] - requests["compute_s"]).groupby("config")
         measured["measured_compute_s"] = parts["compute_s"].mean()
         measured["measured_network_s"] = parts["other_s"].mean()
+    factors = _speed_factors(run["speeds"], world)  # node speeds as probed next to the measurements
+    for node, factor in factors.items():
+        world.nodes[node] = dataclasses.replace(world.nodes[node], speed=world.nodes[node].speed / factor)
     rows = []
     for _, crow in run["configs"].iterrows():
         config = str(crow["config"])
         if config not in measured.index:
             continue  # predicted but never measured: nothing to validate
         split = _split_of_row(crow, world, meta["resources"])
-        factors = _speed_factors(run["speeds"], config, world)
-        base_nodes = dict(world.nodes)
-        for node, factor in factors.items():  # this configuration's node speeds, as probed during its rounds
-            world.nodes[node] = dataclasses.replace(base_nodes[node], speed=base_nodes[node].speed / factor)
+        used = {n: f for n, f in factors.items() if n in _computing_nodes(crow)}
         n_requests = max(min_requests, int(measured.loc[config, "requests"]))
         if meta.get("concurrency") is not None:
             arrivals = {"kind": "closed", "concurrency": int(meta["concurrency"])}
@@ -227,17 +230,14 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             "reply": reply,
             "policies": [{"kind": "static", "configuration": split.id, "name": config}],
         })
-        try:
-            sims = [run_one(world, spec, spec.policies[0], seed, record=True) for seed in seeds]
-        finally:
-            world.nodes.update(base_nodes)
+        sims = [run_one(world, spec, spec.policies[0], seed, record=True) for seed in seeds]
         sim_compute = sum(sum(r[6] for r in x.records) / len(x.records) for x in sims) / len(sims)
         sim_mean, sim_ci = mean_ci(r.summary["mean_s"] for r in sims)
         sim_p95, _ = mean_ci(r.summary["p95_s"] for r in sims)
         m = float(measured.loc[config, "measured_s"])
         profile_predicted = float(crow["predicted_s"])
         adjusted = crow.get("predicted_adjusted_s")
-        predicted = float(adjusted) if factors and adjusted is not None and not pd.isna(adjusted) else profile_predicted
+        predicted = float(adjusted) if used and adjusted is not None and not pd.isna(adjusted) else profile_predicted
         sim_err = (sim_mean - m) / m * 100 if m > 0 else math.nan
         pred_err = (predicted - m) / m * 100 if m > 0 else math.nan
         rows.append({
@@ -251,7 +251,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             "simulated_p95_s": sim_p95,
             "predicted_s": predicted,
             "predicted_profile_s": profile_predicted,
-            "speed_factors": json.dumps(factors, sort_keys=True) if factors else "",
+            "speed_factors": json.dumps(used, sort_keys=True) if used else "",
             "sim_error_pct": sim_err,
             "pred_error_pct": pred_err,
             "within_15pct": bool(abs(sim_err) <= TOLERANCE_PCT),
