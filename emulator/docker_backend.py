@@ -180,6 +180,13 @@ def remove_images(repository: str, keep: str) -> list[str]:
     return removed
 
 
+# Tiers keep persistent connections to each other, as a serving pipeline does. With Linux's default, a
+# connection idle for longer than its RTO restarts from the initial congestion window: measured, a 600 KB
+# tensor on the 20 Mbit/s, 45 ms link took 0.378 s after an idle gap against 0.273 s warm (2-3 extra RTTs
+# that neither scission's model nor a busy pipeline has).
+NODE_SYSCTLS = {"net.ipv4.tcp_slow_start_after_idle": "0"}
+
+
 def create_node(
     topology: str, node: str, image: str, cpus: float, memory_bytes: int, extra_hosts: dict[str, str]
 ) -> ContainerInfo:
@@ -201,6 +208,7 @@ def create_node(
             extra_hosts=extra_hosts,
             labels={LABEL_TOPOLOGY: topology, LABEL_NODE: node},
             environment={"SCISSION_NODE": node, "SCISSION_TOPOLOGY": topology},
+            sysctls=NODE_SYSCTLS,
         )
     return node_info(topology, node, container=container)
 

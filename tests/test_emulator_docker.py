@@ -129,6 +129,9 @@ def test_containers_are_labelled_with_limits_and_state_is_discoverable(emu):
         ("edge", "cloud", emu.state.mechanism, False),
     ]
     assert emu.state.mechanism in ("netem", "tbf+delayline")
+    # persistent tier-to-tier connections keep their congestion window across idle gaps
+    rc, out = emu.exec("device", ["cat", "/proc/sys/net/ipv4/tcp_slow_start_after_idle"])
+    assert rc == 0 and out.strip() == "0"
 
 
 def test_rtt_is_applied_and_nodes_without_a_link_cannot_reach_each_other(emu):
