@@ -180,11 +180,12 @@ def remove_images(repository: str, keep: str) -> list[str]:
     return removed
 
 
-# Tiers keep persistent connections to each other, as a serving pipeline does. With Linux's default, a
-# connection idle for longer than its RTO restarts from the initial congestion window: measured, a 600 KB
-# tensor on the 20 Mbit/s, 45 ms link took 0.378 s after an idle gap against 0.273 s warm (2-3 extra RTTs
-# that neither scission's model nor a busy pipeline has).
-NODE_SYSCTLS = {"net.ipv4.tcp_slow_start_after_idle": "0"}
+# Tiers keep persistent connections to each other, as a serving pipeline does, and a request often follows
+# an idle gap. Without these settings the host's congestion control leaks into the nodes (this host's is
+# BBR), and an idle connection restarts from the initial window. Reno (always allowed in a container's
+# namespace) without slow-start-after-idle keeps the window a warm connection had; link probes measure
+# throughput under the same settings.
+NODE_SYSCTLS = {"net.ipv4.tcp_congestion_control": "reno", "net.ipv4.tcp_slow_start_after_idle": "0"}
 
 
 def create_node(
