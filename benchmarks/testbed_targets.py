@@ -24,15 +24,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--experiments", nargs="*", default=["run-wifi", "run-wired"])
     parser.add_argument("--out", default=str(REPO / "results" / "targets"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="do not run: summarise and compare the run folders already in --out")
     args = parser.parse_args()
     rows, compares, runs = [], [], {}
     for name in args.experiments:
         out = Path(args.out) / name
         started = time.perf_counter()
-        done = subprocess.run([str(BIN / "testbed"), "run", str(REPO / "experiments" / f"{name}.yaml"),
-                               "--out", str(out)], text=True, capture_output=True)
-        runs[name] = {"exit": done.returncode, "wall_s": time.perf_counter() - started,
-                      "stderr_tail": done.stderr.strip().splitlines()[-3:]}
+        if args.reuse:
+            previous = json.loads((REPO / "benchmarks" / "results" / "testbed_targets.json").read_text())["runs"]
+            runs[name] = previous.get(name, {"exit": 0, "wall_s": float("nan")})
+        else:
+            done = subprocess.run([str(BIN / "testbed"), "run", str(REPO / "experiments" / f"{name}.yaml"),
+                                   "--out", str(out)], text=True, capture_output=True)
+            runs[name] = {"exit": done.returncode, "wall_s": time.perf_counter() - started,
+                          "stderr_tail": done.stderr.strip().splitlines()[-3:]}
         if (out / "summary.json").exists():
             for row in json.loads((out / "summary.json").read_text()):
                 rows.append({**row, "experiment": name})

@@ -14,8 +14,11 @@ import pandas as pd
 TIERS = ("device", "edge", "cloud")
 
 
-def speed_factors(speeds: pd.DataFrame) -> dict[str, float]:
-    """Node -> median of probe / reference over every probe taken next to a measurement.
+def speed_factors(speeds: pd.DataFrame, statistic: str = "median") -> dict[str, float]:
+    """Node -> median (or mean) of probe / reference over every probe taken next to a measurement.
+
+    The median goes with measured medians (`testbed run`'s figures); the mean with measured means (`testbed
+    compare`): a node's slow episodes are a heavy tail that moves the mean latency but not the median.
 
     Pooled over configurations and rounds: a node's speed does not depend on the configuration, and on this
     host it swings within seconds, so one probe next to a few requests tracks it worse than the median of
@@ -24,7 +27,7 @@ def speed_factors(speeds: pd.DataFrame) -> dict[str, float]:
     if speeds.empty or "factor" not in speeds.columns:
         return {}
     measured = speeds[speeds["config"].notna() & speeds["factor"].notna()]
-    return {str(node): float(values.median()) for node, values in measured.groupby("node")["factor"]}
+    return {str(node): float(values.agg(statistic)) for node, values in measured.groupby("node")["factor"]}
 
 
 def adjusted_latency(row: pd.Series, factors: dict[str, float]) -> float:

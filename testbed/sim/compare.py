@@ -11,7 +11,7 @@ The folder layout (the `testbed run` issue writes it):
   edge, cloud, ``T_resource`` (label or null), ``T_first_block`` and ``T_last_block`` (-1 when T runs
   nothing); without those columns the ``config`` string itself is read as a split ('device:0-9,edge:10-65');
 - ``speeds.parquet`` (optional): compute-speed probes, ``config, node, factor`` (probe next to the
-  measurement / probe right after the node's benchmark); each node's speed is set to 1 / its median factor
+  measurement / the benchmark's median chained pass); each node's speed is set to 1 / its mean factor
   over the run, and configurations are compared with the speed-adjusted prediction;
 - ``run.json``: ``{"topology": path, "resources": {node: resource label}, "model": name,
   "rate_per_s": requests/s per device, or "concurrency": requests outstanding per device,
@@ -101,12 +101,13 @@ def load_run_folder(run_dir: Path) -> dict:
 
 
 def _speed_factors(speeds, world: World) -> dict[str, float]:
-    """Node -> pooled speed factor (median of probe / reference over the run's probes), checked."""
+    """Node -> pooled speed factor (mean of probe / reference over the run's probes: compare sets simulated
+    against measured means), checked."""
     from testbed.speeds import speed_factors
 
     if speeds is None:
         return {}
-    factors = speed_factors(speeds)
+    factors = speed_factors(speeds, "mean")
     for node, factor in factors.items():
         if node not in world.nodes:
             raise RunFolderError(f"speeds.parquet: node {node!r} is not in topology {world.topology.name}")
