@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from testbed.results import figure_rows
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
 
@@ -32,8 +34,12 @@ def main() -> None:
         out = Path(args.out) / name
         started = time.perf_counter()
         if args.reuse:
-            previous = json.loads((REPO / "benchmarks" / "results" / "testbed_targets.json").read_text())["runs"]
-            runs[name] = previous.get(name, {"exit": 0, "wall_s": float("nan")})
+            if not (out / "summary.json").exists():
+                print(f"--reuse: {out} holds no finished run (no summary.json)", file=sys.stderr)
+                sys.exit(2)
+            previous = REPO / "benchmarks" / "results" / "testbed_targets.json"
+            earlier = json.loads(previous.read_text())["runs"] if previous.exists() else {}
+            runs[name] = earlier.get(name, {"exit": 0, "wall_s": float("nan")})
         else:
             done = subprocess.run([str(BIN / "testbed"), "run", str(REPO / "experiments" / f"{name}.yaml"),
                                    "--out", str(out)], text=True, capture_output=True)
@@ -57,23 +63,15 @@ def main() -> None:
     target.mkdir(parents=True, exist_ok=True)
     (target / "testbed_targets.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
 
-    def fmt(v, pct=False):
-        return "n/a" if v is None else (f"{v * 100:.1f}%" if pct else f"{v:.3f}")
-
     md = ["# testbed run: predicted against measured", "",
           "Produced by `.venv/bin/python benchmarks/testbed_targets.py` (runs `testbed run` on "
           "experiments/run-wifi.yaml and run-wired.yaml, then `testbed compare` per model).", "",
-          "Speed-adjusted = the profile's prediction with each computing node's share scaled by a compute-speed "
-          "probe next to the measurement (over the probe right after its benchmark); profile only = unscaled.", "",
+          "Speed-adjusted = the profile's prediction with each computing node's share scaled by the median, over "
+          "the compute-speed probes next to the measurements, of probe / the benchmark's median chained pass; "
+          "profile only = unscaled.", "",
           "| topology | model | configs | prediction | median rel. error (<= 15%) | Spearman (>= 0.8) | regret (<= 10%) |",
           "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        md.append(f"| {r['topology']} | {r['model']} | {r['configurations']} | {r.get('prediction', 'profile')} | "
-                  f"{fmt(r['median_rel_error'], True)} | {fmt(r['spearman'])} | {fmt(r['regret'], True)} |")
-        if "profile_only" in r:
-            p = r["profile_only"]
-            md.append(f"| | | | profile only | {fmt(p['median_rel_error'], True)} | {fmt(p['spearman'])} | "
-                      f"{fmt(p['regret'], True)} |")
+    md += figure_rows(rows)
     md += ["", "## Simulator against measurement (`testbed compare`, target: simulated mean within ±15%)", ""]
     within = total = 0
     for c in compares:

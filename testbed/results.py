@@ -48,6 +48,24 @@ def _atomic_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _fmt(value: float | None, pct: bool = False) -> str:
+    return "n/a" if value is None else (f"{value * 100:.1f}%" if pct else f"{value:.3f}")
+
+
+def figure_rows(summary: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows (topology, model, configurations, prediction, error, Spearman, regret) of summaries,
+    with a profile-only row under each speed-adjusted one."""
+    rows = []
+    for s in summary:
+        rows.append(f"| {s['topology']} | {s['model']} | {s['configurations']} | {s.get('prediction', 'n/a')} | "
+                    f"{_fmt(s['median_rel_error'], True)} | {_fmt(s['spearman'])} | {_fmt(s['regret'], True)} |")
+        if "profile_only" in s:
+            p = s["profile_only"]
+            rows.append(f"| | | | profile only | {_fmt(p['median_rel_error'], True)} | {_fmt(p['spearman'])} | "
+                        f"{_fmt(p['regret'], True)} |")
+    return rows
+
+
 def _figures(done: pd.DataFrame, predicted: str) -> dict[str, Any]:
     rel = (done[predicted] - done["measured_s"]).abs() / done["measured_s"]
     # Spearman = Pearson on ranks (average ranks for ties); no SciPy needed.
@@ -306,9 +324,6 @@ class RunResults:
         self._write_meta("failed" if failed else "done")
 
     def _markdown(self, summary: list[dict[str, Any]]) -> str:
-        def fmt(v, pct=False):
-            return "n/a" if v is None else (f"{v * 100:.1f}%" if pct else f"{v:.3f}")
-
         def seconds(v):
             return "n/a" if v is None or pd.isna(v) else f"{v:.4f}"
 
@@ -317,13 +332,7 @@ class RunResults:
                  f"benchmark repeats {self.spec.repeats}.", "",
                  "| topology | model | configurations | prediction | median rel. error | Spearman | regret |",
                  "|---|---|---|---|---|---|---|"]
-        for s in summary:
-            lines.append(f"| {s['topology']} | {s['model']} | {s['configurations']} | {s.get('prediction', 'n/a')} | "
-                         f"{fmt(s['median_rel_error'], True)} | {fmt(s['spearman'])} | {fmt(s['regret'], True)} |")
-            if "profile_only" in s:
-                p = s["profile_only"]
-                lines.append(f"| | | | profile only | {fmt(p['median_rel_error'], True)} | {fmt(p['spearman'])} | "
-                             f"{fmt(p['regret'], True)} |")
+        lines += figure_rows(summary)
         if any("profile_only" in s for s in summary):
             lines += ["", "Speed-adjusted: each computing node's share of the prediction is scaled by the median, over "
                       "the compute-speed probes taken next to the measurements, of probe / the median chained pass "
