@@ -18,7 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scission.profiles import load_profiles, write_model  # noqa: E402
+from scission.profile_folder import load_profiles  # noqa: E402
+from scission.profiles import write_model  # noqa: E402
 
 REPEATS = 10
 

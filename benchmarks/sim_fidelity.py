@@ -79,7 +79,7 @@ def transfer_check() -> dict:
 
 def zero_load_checks() -> list[dict]:
     from emulator.topology import load_topology
-    from scission.profiles import load_profiles
+    from scission.profile_folder import load_profiles
     from testbed.sim.runner import run_one
     from testbed.sim.world import World
 

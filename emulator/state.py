@@ -16,6 +16,7 @@ from pathlib import Path
 
 from emulator.errors import NotRunning, TopologyError
 from emulator.topology import TopologySpec, topology_from_dict
+from scission.files import atomic_write_text
 
 __all__ = [
     "EmulationState",
@@ -113,9 +114,7 @@ def save_state(state: EmulationState) -> None:
     """Atomic replace, so a reader never sees half a file."""
     directory = state_dir(state.name)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{STATE_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(state.to_json(), indent=1))
-    os.replace(tmp, directory / STATE_FILE)
+    atomic_write_text(directory / STATE_FILE, json.dumps(state.to_json(), indent=1))
 
 
 def load_state(name: str) -> EmulationState:

@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from emulator.errors import TopologyError
-from emulator.yamlfile import read_yaml, validation_message
+from scission.files import read_yaml, validation_message
+from scission.problem import DEFAULT_TIERS
 
 __all__ = [
-    "TIERS",
     "LinkSpec",
     "NodeSpec",
     "TopologySpec",
@@ -33,7 +33,6 @@ __all__ = [
     "topology_from_dict",
 ]
 
-TIERS = ("device", "edge", "cloud")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _NUMBER_UNIT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/%]*)\s*$")
 
@@ -96,7 +95,7 @@ def parse_memory_bytes(value: Any) -> int:
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One container: a tier (device/edge/cloud) with a CPU share (cores) and a memory cap."""
+    """One container: a tier (one of the topology's ordered tiers) with a CPU share (cores) and a memory cap."""
 
     name: str
     tier: str
@@ -108,8 +107,8 @@ class NodeSpec:
             raise TopologyError(
                 f"node name {self.name!r} must be lower-case letters, digits and '-', starting with a letter, max 31"
             )
-        if self.tier not in TIERS:
-            raise TopologyError(f"node {self.name}: tier {self.tier!r} is not one of {', '.join(TIERS)}")
+        if not _NAME_RE.match(self.tier):
+            raise TopologyError(f"node {self.name}: tier {self.tier!r} must be a lower-case name like edge")
         if not (math.isfinite(self.cpus) and self.cpus > 0):
             raise TopologyError(f"node {self.name}: cpus {self.cpus} must be greater than zero")
         if self.memory_bytes <= 0:
@@ -160,11 +159,16 @@ class LinkSpec:
 
 @dataclass(frozen=True)
 class TopologySpec:
-    """A named set of nodes and links; nodes without a link between them cannot reach each other."""
+    """A named set of nodes and links; nodes without a link between them cannot reach each other.
+
+    ``tiers`` orders the tiers from the device (which holds the input) outwards, as scission's search
+    takes them; every node belongs to one.
+    """
 
     name: str
     nodes: tuple[NodeSpec, ...]
     links: tuple[LinkSpec, ...]
+    tiers: tuple[str, ...] = DEFAULT_TIERS
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -173,8 +177,12 @@ class TopologySpec:
             )
         if not self.nodes:
             raise TopologyError("nodes: a topology needs at least one node")
+        if len(set(self.tiers)) != len(self.tiers) or not self.tiers:
+            raise TopologyError(f"tiers: {list(self.tiers)} must name each tier once, the device's first")
         seen: set[str] = set()
         for i, node in enumerate(self.nodes):
+            if node.tier not in self.tiers:
+                raise TopologyError(f"nodes[{i}].tier: {node.tier!r} is not one of {', '.join(self.tiers)}")
             if node.name in seen:
                 raise TopologyError(f"nodes[{i}].name: duplicate node name {node.name!r}")
             seen.add(node.name)
@@ -215,8 +223,10 @@ class TopologySpec:
 
         Numbers are written with repr so they load back exactly (a '%g' would round 1000.001 to 1000).
         """
-        return {
-            "name": self.name,
+        out: dict[str, Any] = {"name": self.name}
+        if self.tiers != DEFAULT_TIERS:
+            out["tiers"] = list(self.tiers)
+        return out | {
             "nodes": [
                 {"name": n.name, "tier": n.tier, "cpus": n.cpus, "memory": f"{n.memory_bytes / 1024**2!r}m"}
                 for n in self.nodes
@@ -269,13 +279,6 @@ class _NodeModel(BaseModel):
     def _memory(cls, value: Any) -> int:
         return parse_memory_bytes(value)
 
-    @field_validator("tier")
-    @classmethod
-    def _tier(cls, value: str) -> str:
-        if value not in TIERS:
-            raise ValueError(f"{value!r} is not one of {', '.join(TIERS)}")
-        return value
-
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -314,6 +317,7 @@ class _LinkModel(BaseModel):
 class _TopologyModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
+    tiers: list[str] = list(DEFAULT_TIERS)
     nodes: list[_NodeModel]
     links: list[_LinkModel] = []
 
@@ -328,7 +332,7 @@ def topology_from_dict(data: Any) -> TopologySpec:
         raise TopologyError(validation_message(exc)) from None
     nodes = tuple(NodeSpec(n.name, n.tier, n.cpus, n.memory) for n in model.nodes)
     links = tuple(LinkSpec(lk.a, lk.b, lk.bandwidth, lk.rtt, lk.jitter, lk.loss) for lk in model.links)
-    return TopologySpec(model.name, nodes, links)
+    return TopologySpec(model.name, nodes, links, tuple(model.tiers))
 
 
 def load_topology(path: str | Path) -> TopologySpec:

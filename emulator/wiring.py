@@ -25,6 +25,7 @@ from emulator.tc import (
     render_wiring,
 )
 from emulator.topology import LinkSpec
+from scission.files import atomic_write_text
 
 __all__ = [
     "NETNS_DIR",
@@ -75,8 +76,8 @@ def write_control(topology: str, plan: LinkPlan, link: LinkSpec, *, is_cut: bool
     """The delay line's parameters (per direction: half the rtt and half the jitter)."""
     path = control_path(topology, plan.index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(
+    atomic_write_text(
+        path,
         json.dumps(
             {
                 "delay_ms": link.one_way_delay_ms,
@@ -86,7 +87,6 @@ def write_control(topology: str, plan: LinkPlan, link: LinkSpec, *, is_cut: bool
             }
         )
     )
-    os.replace(tmp, path)
     return path
 
 

@@ -5,7 +5,8 @@ Pure modules only here; TensorFlow lives in ``scission.benchmark`` and is import
 
 from scission.errors import ScissionError
 from scission.network import NetworkLink, NetworkTable, load_network_csv
-from scission.profiles import Block, LatencyStats, ModelProfile, Profile, Resource, load_profiles
+from scission.profile_folder import load_profiles
+from scission.profiles import Block, LatencyStats, ModelProfile, Profile, Resource
 
 __all__ = [
     "Block",

@@ -78,7 +78,7 @@ def _predict(args: argparse.Namespace) -> int:
     from scission.constraints import build_constraints, parse_megabytes
     from scission.network import load_network_csv
     from scission.partition import build_problem, search_problem
-    from scission.profiles import load_profiles
+    from scission.profile_folder import load_profiles
     from scission.report import as_dict, format_line
 
     if args.result_count < 1:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scission.errors import MissingNetworkPair, NetworkTableError
-
-BYTES_PER_S_PER_MBPS = 125_000  # 1 Mbit/s = 10^6 bit/s = 125,000 bytes/s
+from scission.units import BYTES_PER_S_PER_MBPS
 
 
 @dataclass(frozen=True)

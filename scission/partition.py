@@ -6,10 +6,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from scission.errors import MissingNetworkPair, ScissionError, UnknownModel
 from scission.network import NetworkTable
-from scission.problem import DEFAULT_INPUT_BYTES, Candidate, Configuration, Problem, Tier, TierConstraints
+from scission.problem import (
+    DEFAULT_INPUT_BYTES,
+    DEFAULT_TIERS,
+    Candidate,
+    Configuration,
+    Problem,
+    Tier,
+    TierConstraints,
+)
 from scission.profiles import ModelProfile, Profile
-
-DEFAULT_TIERS = ("device", "edge", "cloud")
 
 
 def known_models(profiles: Iterable[Profile]) -> list[str]:

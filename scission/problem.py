@@ -13,13 +13,16 @@ time being zero, so the earliest hop after which no compute time remains carried
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scission.errors import ConstraintError, ScissionError
 from scission.network import NetworkTable
 
 DEFAULT_INPUT_BYTES = 150_000
+DEFAULT_TIERS = ("device", "edge", "cloud")  # the original tool's three tiers; any ordered names work
+_RANGE_RE = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*:\s*(\d+)\s*-\s*(\d+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -156,11 +159,61 @@ class Configuration:
         """Identity of the configuration (resources and block ranges), independent of its cost."""
         return tuple((p.tier, p.resource, p.first_block, p.last_block) for p in self.placements)
 
-    def placement(self, tier: str) -> Placement:
-        for p in self.placements:
-            if p.tier == tier:
-                return p
-        raise KeyError(tier)
+    @property
+    def id(self) -> str:
+        """'device:0-9,edge:10-65': inclusive block ranges of the tiers that run, in tier order."""
+        return config_id(
+            (p.tier for p in self.placements),
+            (p.last_block - p.first_block + 1 if p.runs else 0 for p in self.placements),
+        )
+
+    @property
+    def block_counts(self) -> tuple[int, ...]:
+        return tuple(p.last_block - p.first_block + 1 if p.runs else 0 for p in self.placements)
+
+
+def config_id(tiers: Iterable[str], block_counts: Iterable[int]) -> str:
+    """The one producer of configuration ids: 'device:0-9,edge:10-65' from block counts per ordered tier."""
+    parts, start = [], 0
+    for tier, count in zip(tiers, block_counts, strict=True):
+        if count:
+            parts.append(f"{tier}:{start}-{start + count - 1}")
+        start += count
+    return ",".join(parts)
+
+
+def parse_config_id(text: str, tiers: Sequence[str], block_count: int) -> tuple[int, ...]:
+    """Block counts per tier from a configuration id or '<tier>-only'; the inverse of ``config_id``.
+
+    Raises ValueError naming what is wrong (callers wrap it in their own error type).
+    """
+    text = text.strip()
+    for index, tier in enumerate(tiers):
+        if text == f"{tier}-only":
+            counts = [0] * len(tiers)
+            counts[index] = block_count
+            return tuple(counts)
+    counts = [0] * len(tiers)
+    expected, last_tier = 0, -1
+    for part in text.split(","):
+        if part.strip() in (f"{tiers[0]}:-", ""):
+            continue
+        m = _RANGE_RE.match(part)
+        if m is None:
+            raise ValueError(f"{part.strip()!r} is not 'tier:first-last' (e.g. '{tiers[0]}:0-9,{tiers[-1]}:10-65')")
+        tier, lo, hi = m.group(1), int(m.group(2)), int(m.group(3))
+        if tier not in tiers:
+            raise ValueError(f"tier {tier!r} is not one of {', '.join(tiers)}")
+        index = tiers.index(tier)
+        if index <= last_tier:
+            raise ValueError(f"tiers must appear once each, in order {', '.join(tiers)}")
+        if lo != expected or hi < lo:
+            raise ValueError(f"{tier} runs blocks {lo}-{hi} but the next block to run is {expected}")
+        counts[index] = hi - lo + 1
+        expected, last_tier = hi + 1, index
+    if expected != block_count:
+        raise ValueError(f"it covers blocks 0-{expected - 1} but the model has blocks 0-{block_count - 1}")
+    return tuple(counts)
 
 
 def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Sequence[int]) -> Configuration:

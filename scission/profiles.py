@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import statistics
-import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scission.errors import ProfileError
+from scission.files import atomic_write_bytes
 
 FORMAT_NAME = "scission-profile"
 FORMAT_VERSION = 1
 PROFILE_SUFFIX = ".scission"
-TIERS_DEFAULT = ("device", "edge", "cloud")
 
 BLOCK_COLUMNS = [
     "block",
@@ -188,19 +186,6 @@ def profile_dir(out_dir: str | Path, resource: Resource) -> Path:
     return Path(out_dir) / f"{resource.label}{PROFILE_SUFFIX}"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _blocks_frame(model: ModelProfile):
     import pandas as pd
 
@@ -241,7 +226,7 @@ def write_model(out_dir: str | Path, resource: Resource, model: ModelProfile, me
     folder.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tier": resource.tier, "name": resource.name,
               "metadata": metadata}
-    _atomic_write_bytes(folder / "profile.json", (json.dumps(header, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(folder / "profile.json", (json.dumps(header, indent=2, sort_keys=True) + "\n").encode())
 
     table = pa.Table.from_pandas(_blocks_frame(model), preserve_index=False)
     model_meta = {
@@ -256,7 +241,7 @@ def write_model(out_dir: str | Path, resource: Resource, model: ModelProfile, me
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     target = folder / f"{model.model}.parquet"
-    _atomic_write_bytes(target, sink.getvalue().to_pybytes())
+    atomic_write_bytes(target, sink.getvalue().to_pybytes())
     return target
 
 
@@ -344,41 +329,3 @@ def read_profile(folder: str | Path) -> Profile:
         model = _read_model(path)
         models[model.model] = model
     return Profile(resource=resource, models=models, metadata=header.get("metadata") or {}, source=folder)
-
-
-def load_profiles(folder: str | Path) -> list[Profile]:
-    """Every profile in a folder: this project's ``*.scission`` folders and legacy ``<tier>-<name>.dat`` files."""
-    from scission.legacy import read_legacy_dat
-
-    folder = Path(folder)
-    if not folder.exists():
-        raise ProfileError(f"profile folder {folder} does not exist")
-    if not folder.is_dir():
-        raise ProfileError(f"{folder} is not a folder")
-    profiles: list[Profile] = []
-    for entry in sorted(folder.iterdir()):
-        if entry.is_dir() and entry.name.endswith(PROFILE_SUFFIX):
-            profiles.append(read_profile(entry))
-        elif entry.is_file() and entry.suffix == ".dat" and "-" in entry.stem:
-            profiles.append(read_legacy_dat(entry))
-    if not profiles:
-        raise ProfileError(
-            f"no profiles in {folder}: expected <tier>-<name>.dat files or <tier>-<name>{PROFILE_SUFFIX} folders"
-        )
-    return merge_profiles(profiles)
-
-
-def merge_profiles(profiles: Iterable[Profile]) -> list[Profile]:
-    """One profile per resource; models from several files are combined, this project's format winning."""
-    merged: dict[Resource, Profile] = {}
-    for p in profiles:
-        if p.resource not in merged:
-            merged[p.resource] = p
-            continue
-        current = merged[p.resource]
-        models = dict(current.models)
-        for name, model in p.models.items():
-            if name not in models or p.source_format == FORMAT_NAME:
-                models[name] = model
-        merged[p.resource] = replace(current, models=models)
-    return list(merged.values())

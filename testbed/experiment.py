@@ -24,15 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from emulator.yamlfile import read_yaml, validation_message
-from testbed.errors import TestbedError
-
-
-class ExperimentFileError(TestbedError):
-    pass
-
-
-FAULT_ACTIONS = ("stop-node", "cut-link")
+from scission.files import read_yaml, validation_message
+from testbed.errors import ExperimentFileError
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ class RunResults:
     # ---------------------------------------------------------------------------------- outputs
     def _write_profiles_table(self) -> None:
         from scission.errors import ScissionError
-        from scission.profiles import load_profiles
+        from scission.profile_folder import load_profiles
 
         rows = []
         for model in self.spec.models:

@@ -23,9 +23,9 @@ from emulator.topology import TopologySpec, load_topology
 from scission.network import NetworkLink, NetworkTable
 from scission.partition import build_problem
 from scission.problem import Configuration, evaluate
-from scission.profiles import load_profiles
+from scission.profile_folder import load_profiles
 from scission.search import search
-from testbed.errors import TestbedError
+from testbed.errors import RunFailed
 from testbed.experiment import ExperimentSpec
 from testbed.results import RunResults
 
@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 AGENT_PORT = 7200
 TIERS = ("device", "edge", "cloud")
 StepFn = Callable[[str, str], None]
-
-
-class RunFailed(TestbedError):
-    pass
 
 
 @dataclass

@@ -12,7 +12,8 @@ import pytest
 from conftest import REPO, console_script
 from PIL import Image
 
-from scission.profiles import load_profiles, read_profile
+from scission.profile_folder import load_profiles
+from scission.profiles import read_profile
 
 BLOCK_KEYS = {"first_layer", "last_layer", "median_s", "output_bytes"}
 SUMMARY_KEYS = {"model", "tier", "name", "repeats", "blocks", "whole_model_median_s", "chained_max_abs_error",

@@ -10,7 +10,8 @@ import pytest
 
 from scission.errors import LegacyFormatError
 from scission.legacy import read_legacy_dat
-from scission.profiles import Resource, load_profiles
+from scission.profile_folder import load_profiles
+from scission.profiles import Resource
 
 
 def test_reads_all_legacy_files(legacy_dir):

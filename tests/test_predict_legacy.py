@@ -10,7 +10,7 @@ from legacy_reference import reference_predict
 from scission.network import load_network_csv
 from scission.partition import partition
 from scission.problem import TierConstraints
-from scission.profiles import load_profiles
+from scission.profile_folder import load_profiles
 
 MODELS = [
     "vgg16", "vgg19", "xception", "resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2",

@@ -8,13 +8,13 @@ import shutil
 import pytest
 
 from scission.errors import ProfileError
+from scission.profile_folder import load_profiles
 from scission.profiles import (
     Block,
     LatencyStats,
     ModelProfile,
     Profile,
     Resource,
-    load_profiles,
     read_profile,
     write_model,
     write_profile,

@@ -33,7 +33,7 @@ def test_the_simulator_never_imports_the_emulators_docker_layer():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("emulator."):
-                assert node.module in ("emulator.topology", "emulator.errors", "emulator.yamlfile"), f"{path}: {node.module}"
+                assert node.module in ("emulator.topology", "emulator.errors", "scission.files"), f"{path}: {node.module}"
         assert "docker" not in _imported(path), path
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import REPO, console_script
 
-from testbed.sweep.errors import SweepError
+from testbed.errors import SweepError
 from testbed.sweep.runner import run_sweep
 from testbed.sweep.spec import load_sweep, sweep_from_dict
 

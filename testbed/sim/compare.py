@@ -63,7 +63,7 @@ def load_run_folder(run_dir: Path) -> dict:
     from emulator.errors import EmulatorError
     from emulator.topology import load_topology
     from scission.errors import ScissionError
-    from scission.profiles import load_profiles
+    from scission.profile_folder import load_profiles
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

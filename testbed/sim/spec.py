@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emulator.yamlfile import read_yaml, validation_message
+from scission.files import read_yaml, validation_message
 from testbed.errors import SimulationFileError
 
 __all__ = [

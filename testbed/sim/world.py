@@ -422,7 +422,7 @@ def load_world(spec) -> World:
     from emulator.errors import EmulatorError
     from emulator.topology import load_topology
     from scission.errors import ScissionError
-    from scission.profiles import load_profiles
+    from scission.profile_folder import load_profiles
 
     try:
         topology = load_topology(spec.topology_path)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from testbed.sweep.errors import SweepError
+from testbed.errors import SweepError
 
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
 

@@ -36,7 +36,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from testbed.sweep.errors import SweepError
+    from testbed.errors import SweepError
     from testbed.sweep.runner import run_sweep
     from testbed.sweep.spec import load_sweep
 

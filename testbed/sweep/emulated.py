@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from testbed.errors import SweepError
 from testbed.sweep.axes import Applier, Target, apply_simulation
-from testbed.sweep.errors import SweepError
 
 EMULATED_AXES = ("bandwidth", "rtt", "loss", "model")
 

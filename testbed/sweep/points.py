@@ -10,9 +10,8 @@ from typing import Any
 
 import yaml
 
-from testbed.errors import TestbedError
+from testbed.errors import SweepError, TestbedError
 from testbed.sweep.axes import Applier, Target, apply_simulation
-from testbed.sweep.errors import SweepError
 
 
 def _load_doc(path: Path) -> dict:

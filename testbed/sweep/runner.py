@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.sweep.errors import SweepError
+from testbed.errors import SweepError
 from testbed.sweep.points import run_point
 from testbed.sweep.spec import Point, SweepSpec
 from testbed.sweep.store import ResultStore

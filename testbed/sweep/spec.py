@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from testbed.errors import SweepError
 from testbed.sweep.axes import AXES, Target, parse_value
 from testbed.sweep.emulated import EMULATED_AXES
-from testbed.sweep.errors import SweepError
 
 BASE_KINDS = ("simulation", "experiment")
 
@@ -188,7 +188,7 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    from emulator.yamlfile import read_yaml
+    from scission.files import read_yaml
 
     path = Path(path)
     data = read_yaml(path, SweepError, "sweep file")

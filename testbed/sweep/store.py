@@ -7,25 +7,14 @@ point, seed and policy; axes as columns), rewritten as parts arrive and at the e
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from scission.files import atomic_write_parquet
+
 RESULTS_FILE = "results.parquet"
-
-
-def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ResultStore:
@@ -40,7 +29,7 @@ class ResultStore:
     def write_part(self, key: str, rows: list[dict]) -> None:
         frame = pd.DataFrame(rows)
         frame.insert(0, "point_key", key)
-        _atomic_parquet(frame, self.parts / f"{key}.parquet")
+        atomic_write_parquet(frame, self.parts / f"{key}.parquet")
 
     def merge(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
         wanted = set(keys) if keys is not None else None
@@ -48,5 +37,5 @@ class ResultStore:
             pd.read_parquet(p) for p in sorted(self.parts.glob("*.parquet")) if wanted is None or p.stem in wanted
         ]
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        _atomic_parquet(table, self.folder / RESULTS_FILE)
+        atomic_write_parquet(table, self.folder / RESULTS_FILE)
         return table

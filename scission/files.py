@@ -1,23 +1,63 @@
-"""Reading a YAML input file, and turning a validation error into one line naming the field.
+"""Files every package writes or reads the same way: atomic writes, YAML documents, validation messages.
 
-Shared by the topology, simulation, experiment and sweep loaders.
+It lives in scission, the lowest layer, so that emulator and testbed use the same one: a reader never
+sees half a file, a failed write leaves neither a torn file nor its temp file behind, and every input
+file's errors read alike.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_parquet", "atomic_write_text", "field_path",
+           "read_yaml", "validation_message"]
+
+
+def atomic_write(path: str | Path, fill: Callable[[str], None]) -> Path:
+    """Write ``path`` through ``fill(temp_path)``: fsync, then rename over it; the temp file never stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fill(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_parquet(frame: Any, path: str | Path) -> Path:
+    """A pandas DataFrame as Parquet (no index)."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def read_yaml(path: str | Path, error: type[Exception], what: str) -> Any:
     """The parsed document, or ``error`` naming the file (and line) and what is wrong with it."""
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"cannot read {what} {path}: {exc}") from None
     try:
