@@ -1,21 +1,33 @@
-"""Plots of a configuration (matplotlib is imported here only, and only when a plot is asked for)."""
+"""Plots of a configuration, and the one place every package picks matplotlib's backend.
+
+matplotlib is imported only when a plot is asked for, so `scission predict` starts fast.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from scission.problem import Configuration, Problem
 
 TIER_COLOURS = ["tab:red", "tab:green", "tab:blue", "tab:purple", "tab:orange", "tab:brown"]
 
 
-def plot_configuration(problem: Problem, config: Configuration, path: str | Path, title: str = "") -> Path:
-    """Per-block latency bars coloured by tier, transfer bars between tiers, log scale (ms)."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend: plots go to files, never a screen."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.patches as mpatches
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_configuration(problem: Problem, config: Configuration, path: str | Path, title: str = "") -> Path:
+    """Per-block latency bars coloured by tier, transfer bars between tiers, log scale (ms)."""
+    import matplotlib.patches as mpatches
+
+    plt = pyplot()
 
     labels: list[str] = []
     values_ms: list[float] = []

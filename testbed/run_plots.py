@@ -6,14 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from scission.plots import pyplot
 
 
 def best_prediction(configs: pd.DataFrame) -> pd.Series:
@@ -25,7 +18,7 @@ def best_prediction(configs: pd.DataFrame) -> pd.Series:
 
 def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
     """Filled markers: the prediction the figures use (speed-adjusted when probed); hollow: profile only."""
-    plt = _pyplot()
+    plt = pyplot()
     done = configs.dropna(subset=["measured_s"]).assign(best_s=lambda f: best_prediction(f))
     adjusted = "predicted_adjusted_s" in done.columns and done["predicted_adjusted_s"].notna().any()
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -56,7 +49,7 @@ def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
 
 def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Path:
     """Mean compute per node and transfer into each node, stacked, per configuration; predicted as a marker."""
-    plt = _pyplot()
+    plt = pyplot()
     mean = hops.groupby(["config", "hop", "node"], as_index=False)[["compute_s", "transfer_in_s"]].mean()
     order = list(configs["config"])
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(order)), 4.5))

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scission.plots import pyplot
 from scission.profiles import ModelProfile, Resource
 
 
 def plot_model(model: ModelProfile, resource: Resource, out_dir: str | Path) -> Path:
     """Write ``<out_dir>/<tier>-<name>-<model>.png``: median latency (ms) bars, p95 whiskers, output size (kB)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -269,11 +269,11 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
 
 def write_compare(table, out_dir: Path) -> list[Path]:
     """compare.csv, compare.parquet and compare.png (grouped bars: measured, simulated, predicted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from scission.plots import pyplot
+
+    plt = pyplot()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

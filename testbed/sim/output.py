@@ -14,6 +14,7 @@ import json
 import math
 from pathlib import Path
 
+from scission.plots import pyplot
 from testbed.sim.runner import SimulationResult
 from testbed.sim.stats import LatencyHistogram
 
@@ -34,17 +35,8 @@ def to_jsonable(value):
     return value
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_timeline(result: SimulationResult, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     seed = result.spec.seeds[0]
     runs = [r for r in result.runs if r.seed == seed]
     changes = runs[0].changes if runs else []
@@ -96,7 +88,7 @@ def plot_timeline(result: SimulationResult, path: Path) -> Path:
 
 
 def plot_cdf(result: SimulationResult, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for p in result.spec.policies:
         pooled = LatencyHistogram()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scission.plots import pyplot
 from testbed.sim.stats import mean_ci
 from testbed.sweep.axes import AXES
 
@@ -39,19 +40,10 @@ def summarise(table: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def line_plot(table: pd.DataFrame, x: str, metric: str, path: str | Path, hue: str | None = None,
               facet: str | None = None, log_x: bool | None = None) -> Path:
     """``metric`` against axis ``x``, one line per ``hue`` value, one panel per ``facet`` value; CI bands."""
-    plt = _pyplot()
+    plt = pyplot()
     facets = sorted(table[facet].dropna().unique().tolist()) if facet else [None]
     cols = min(4, len(facets))
     rows = math.ceil(len(facets) / cols)
@@ -93,7 +85,7 @@ def line_plot(table: pd.DataFrame, x: str, metric: str, path: str | Path, hue: s
 
 def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "") -> Path:
     """Mean of ``metric`` over replications on an (x, y) grid, values written in the cells."""
-    plt = _pyplot()
+    plt = pyplot()
     stats = summarise(table, [y, x], metric)
     grid = stats.pivot(index=y, columns=x, values="mean")
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(grid.columns), 1.0 + 0.35 * len(grid.index)))
