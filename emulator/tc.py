@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from emulator.topology import LinkSpec, TopologySpec
+from scission.units import mbps_to_bytes_per_s
 
 __all__ = [
     "MECHANISMS",
@@ -121,7 +122,7 @@ def tbf_params(bandwidth_mbps: float, rtt_ms: float) -> tuple[int, int]:
     Limit: one bandwidth-delay product, at least 16 frames, so TCP can fill the pipe without the
     queue adding much more than one RTT of delay.
     """
-    bytes_per_s = bandwidth_mbps * 125_000
+    bytes_per_s = mbps_to_bytes_per_s(bandwidth_mbps)
     burst = max(2 * FRAME_BYTES, math.ceil(bytes_per_s * 0.002))
     limit = max(16 * FRAME_BYTES, math.ceil(bytes_per_s * max(rtt_ms, 1.0) / 1000))
     return burst, limit

@@ -74,8 +74,8 @@ def field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part).startswith("function-") or part in ("tagged-union", "list[tuple[float,float]]"):
-            continue
+        elif str(part).startswith(("function-", "list[", "_")) or part == "tagged-union":
+            continue  # pydantic's steps into validators and union members, not fields of the file
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,5 +197,3 @@ def _policy_from_name(name: str) -> dict:
         return {"kind": "static", "rank": 1, "name": name}
     return {"kind": name}
 
-
-Apply = Callable[[Applier, str, Any, Target], None]

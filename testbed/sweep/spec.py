@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from testbed.errors import SweepError
+from scission.files import read_yaml, validation_message
+from testbed.errors import SweepError, TestbedError
+from testbed.schema import Strict
 from testbed.sweep.axes import AXES, Target, parse_value
 from testbed.sweep.emulated import EMULATED_AXES
 
@@ -73,22 +75,15 @@ class SweepSpec:
             rows = [tuple((a.name, p[a.name]) for a in self.axes) for p in self.points]
         return [Point(row, seed) for row in rows for seed in self.seeds]
 
-    def column(self, axis_name: str) -> str:
-        return AXES[axis_name].column
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Axis(_Strict):
+class _Axis(Strict):
     values: list[Any]
     unit: str | None = None
     links: list[list[str]] | None = None
     nodes: list[str] | None = None
 
 
-class _Sweep(_Strict):
+class _Sweep(Strict):
     name: str = "sweep"
     base: dict[str, str]
     axes: dict[str, _Axis | list[Any]]
@@ -98,19 +93,8 @@ class _Sweep(_Strict):
     points: list[dict[str, Any]] | None = None
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "list[", "_Axis")))
-    msg = "is missing" if err["type"] == "missing" else err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "is not a known field"
-    return f"{loc or '(top level)'}: {msg}"
-
-
-def _check_base(kind: str, path: Path, as_written: str) -> None:
+def _check_base(kind: str, path: Path) -> None:
     """Load the base file once so a broken base is reported before any point runs."""
-    from testbed.errors import TestbedError
-
     try:
         if kind == "simulation":
             from testbed.sim.spec import load_simulation
@@ -130,7 +114,7 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
     try:
         m = _Sweep.model_validate(data)
     except ValidationError as exc:
-        raise SweepError(_first_error(exc)) from None
+        raise SweepError(validation_message(exc)) from None
     if len(m.base) != 1 or next(iter(m.base)) not in BASE_KINDS:
         raise SweepError(f"base: give exactly one of {' or '.join(BASE_KINDS)}: FILE, got {dict(m.base)}")
     base_kind, base_file = next(iter(m.base.items()))
@@ -139,7 +123,7 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
         base_path = base_dir / base_path
     if not base_path.is_file():
         raise SweepError(f"base.{base_kind}: {base_file} does not exist (looked for {base_path})")
-    _check_base(base_kind, base_path, base_file)
+    _check_base(base_kind, base_path)
     if not m.axes:
         raise SweepError("axes: give at least one axis")
     axes = []
@@ -188,8 +172,6 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    from scission.files import read_yaml
-
     path = Path(path)
     data = read_yaml(path, SweepError, "sweep file")
     try:
