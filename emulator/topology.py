@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from emulator.errors import TopologyError
-from scission.files import read_yaml, validation_message
+from scission.files import load_document, validation_message
 from scission.problem import DEFAULT_TIERS
 
 __all__ = [
@@ -337,10 +337,4 @@ def topology_from_dict(data: Any) -> TopologySpec:
 
 def load_topology(path: str | Path) -> TopologySpec:
     """Read and validate a topology YAML file; every problem is one TopologyError line naming file and field."""
-
-    path = Path(path)
-    data = read_yaml(path, TopologyError, "topology file")
-    try:
-        return topology_from_dict(data)
-    except TopologyError as exc:
-        raise TopologyError(f"{path}: {exc}") from None
+    return load_document(path, TopologyError, "topology file", lambda data, _folder: topology_from_dict(data))

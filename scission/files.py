@@ -11,10 +11,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_parquet", "atomic_write_text", "field_path",
-           "read_yaml", "validation_message"]
+           "load_document", "read_yaml", "validation_message"]
 
 
 def atomic_write(path: str | Path, fill: Callable[[str], None]) -> Path:
@@ -66,6 +68,19 @@ def read_yaml(path: str | Path, error: type[Exception], what: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise error(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def load_document(path: str | Path, error: type[Exception], what: str, parse: Callable[[Any, Path], T]) -> T:
+    """Read a YAML input file and build its spec with ``parse(document, folder_of_the_file)``.
+
+    Every message then starts with the file's path, whichever step found the problem.
+    """
+    path = Path(path)
+    data = read_yaml(path, error, what)
+    try:
+        return parse(data, path.parent)
+    except error as exc:
+        raise error(f"{path}: {exc}") from None
 
 
 def field_path(loc: tuple[Any, ...]) -> str:

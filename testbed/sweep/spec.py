@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from scission.files import read_yaml, validation_message
+from scission.files import load_document, validation_message
 from testbed.errors import SweepError, TestbedError
 from testbed.schema import Strict
 from testbed.sweep.axes import AXES, Target, parse_value
@@ -173,8 +173,4 @@ def sweep_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> Sw
 
 def load_sweep(path: str | Path) -> SweepSpec:
     path = Path(path)
-    data = read_yaml(path, SweepError, "sweep file")
-    try:
-        return sweep_from_dict(data, path.parent, path)
-    except SweepError as exc:
-        raise SweepError(f"{path}: {exc}") from None
+    return load_document(path, SweepError, "sweep file", lambda data, folder: sweep_from_dict(data, folder, path))
