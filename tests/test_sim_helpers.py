@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from emulator.topology import LinkSpec, NodeSpec, TopologySpec
 from scission.profiles import Block, LatencyStats, ModelProfile, Profile, Resource
-from testbed.sim.engine import Simulation
 from testbed.sim.driver import make_driver
+from testbed.sim.engine import Simulation
 from testbed.sim.spec import simulation_from_dict
 from testbed.sim.world import World
 

@@ -13,8 +13,21 @@ from __future__ import annotations
 
 import math
 
-from testbed.policies.api import Action, Every, Hop, LinkProbed, NodeProbed, Observation, Planner, Policy, \
-    PolicySettings, ProbeLink, ProbeNode, Started, Tick
+from testbed.policies.api import (
+    Action,
+    Every,
+    Hop,
+    LinkProbed,
+    NodeProbed,
+    Observation,
+    Planner,
+    Policy,
+    PolicySettings,
+    ProbeLink,
+    ProbeNode,
+    Started,
+    Tick,
+)
 from testbed.policies.plans import best_switches, watched_hops, watched_nodes
 
 __all__ = ["Adaptive", "load_from_speed"]

@@ -8,8 +8,18 @@ period whose tick finds the previous round still running is skipped: benchmarks 
 
 from __future__ import annotations
 
-from testbed.policies.api import Action, Benchmark, BenchmarkDone, Every, Observation, Planner, Policy, \
-    PolicySettings, Started, Tick
+from testbed.policies.api import (
+    Action,
+    Benchmark,
+    BenchmarkDone,
+    Every,
+    Observation,
+    Planner,
+    Policy,
+    PolicySettings,
+    Started,
+    Tick,
+)
 from testbed.policies.plans import benchmark_work_s, best_switches
 
 __all__ = ["Periodic"]

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from testbed.errors import TestbedError
 from testbed.sim.conditions import build_trace
-from testbed.sim.engine import Simulation
 from testbed.sim.driver import make_driver
+from testbed.sim.engine import Simulation
 from testbed.sim.spec import SimulationSpec
 from testbed.sim.stats import LatencyHistogram, mean_ci
 from testbed.sim.world import World, load_world
