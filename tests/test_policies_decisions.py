@@ -6,7 +6,9 @@ import pytest
 from test_policies_fakes import CLOUD, DEVICE, EDGE, HOPS, ONWARD, UP, FakePlanner
 
 from testbed.errors import ConfigurationError, ResourceMissing
-from testbed.policies import (
+from testbed.policies import make_policy
+from testbed.policies.adaptive import load_from_speed
+from testbed.policies.api import (
     Benchmark,
     BenchmarkDone,
     Conditions,
@@ -19,9 +21,7 @@ from testbed.policies import (
     Started,
     Switch,
     Tick,
-    make_policy,
 )
-from testbed.policies.adaptive import load_from_speed
 from testbed.sim.spec import PolicySpec
 
 NOMINAL = Conditions({h: 8.0 for h in HOPS}, {})

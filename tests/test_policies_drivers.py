@@ -16,7 +16,8 @@ from conftest import REPO
 from test_policies_fakes import FakePlanner, ToyDriver, dip_at
 from test_sim_helpers import arrivals_csv, spec, three_tier
 
-from testbed.policies import Policy, Started, make_policy
+from testbed.policies import make_policy
+from testbed.policies.api import Policy, Started
 from testbed.sim.conditions import build_trace
 from testbed.sim.driver import SimDriver, WorldPlanner
 from testbed.sim.engine import Simulation

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from scission.units import bytes_per_s_to_mbps, mbps_to_bytes_per_s
 from testbed.errors import ConfigurationError, ResourceMissing
-from testbed.policies import (
+from testbed.policies.api import (
     Benchmark,
     BenchmarkDone,
     Conditions,

@@ -1,6 +1,7 @@
 """Policies: which configuration each device uses, and when it changes; pure, shared by every driver.
 
-Modules: ``api`` (observations, actions, the ``Planner`` a policy may query, the ``Policy`` base),
+Modules: ``api`` (the interface: observations, actions, the ``Planner`` a policy may query, the
+``Policy`` base; import its names from there),
 ``plans`` (helpers several policies share), one module per family: ``static`` (a fixed configuration,
 the natives ``<tier>-only``, scission's k-th), ``oracle``, ``periodic``, ``adaptive``. Drivers:
 ``testbed.sim.driver`` (SimPy); a live controller is another. See docs/policies.md.
@@ -12,57 +13,12 @@ from __future__ import annotations
 
 from testbed.errors import ConfigurationError
 from testbed.policies.adaptive import Adaptive
-from testbed.policies.api import (
-    Action,
-    Benchmark,
-    BenchmarkDone,
-    Conditions,
-    ConditionsChanged,
-    Every,
-    Hop,
-    LatencyObserved,
-    LinkProbed,
-    NodeProbed,
-    Observation,
-    Planner,
-    Policy,
-    PolicySettings,
-    ProbeLink,
-    ProbeNode,
-    Started,
-    Switch,
-    Tick,
-)
+from testbed.policies.api import Planner, Policy, PolicySettings
 from testbed.policies.oracle import Oracle
 from testbed.policies.periodic import Periodic
 from testbed.policies.static import Static
 
-__all__ = [
-    "Action",
-    "Adaptive",
-    "Benchmark",
-    "BenchmarkDone",
-    "Conditions",
-    "ConditionsChanged",
-    "Every",
-    "Hop",
-    "LatencyObserved",
-    "LinkProbed",
-    "NodeProbed",
-    "Observation",
-    "Oracle",
-    "Periodic",
-    "Planner",
-    "Policy",
-    "PolicySettings",
-    "ProbeLink",
-    "ProbeNode",
-    "Started",
-    "Static",
-    "Switch",
-    "Tick",
-    "make_policy",
-]
+__all__ = ["Adaptive", "Oracle", "Periodic", "Static", "make_policy"]
 
 _FAMILIES: dict[str, type[Policy]] = {"static": Static, "oracle": Oracle, "periodic": Periodic, "adaptive": Adaptive}
 

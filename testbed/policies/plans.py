@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from testbed.errors import ConfigurationError, ResourceMissing
 from testbed.policies.api import Hop, Planner, PolicySettings, Switch
@@ -23,21 +23,20 @@ def best_switches(planner: Planner, bandwidth_mbps: Mapping[Hop, float], load: M
 
 def watched_nodes(planner: Planner) -> list[str]:
     """Every node some device may run blocks on, each once, in device then tier order."""
-    out: list[str] = []
-    for device in planner.devices:
-        for node in planner.nodes(device):
-            if node not in out:
-                out.append(node)
-    return out
+    return _first_seen(planner.nodes(device) for device in planner.devices)
 
 
 def watched_hops(planner: Planner) -> list[Hop]:
     """Every directed link some device's requests may cross, each once, in device then path order."""
-    out: list[Hop] = []
-    for device in planner.devices:
-        for hop in planner.hops(device):
-            if hop not in out:
-                out.append(hop)
+    return _first_seen(planner.hops(device) for device in planner.devices)
+
+
+def _first_seen(groups: Iterable[Iterable]) -> list:
+    out: list = []
+    for group in groups:
+        for item in group:
+            if item not in out:
+                out.append(item)
     return out
 
 

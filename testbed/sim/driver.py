@@ -20,26 +20,8 @@ from collections.abc import Mapping
 
 from scission.units import bytes_per_s_to_mbps
 from testbed.errors import ResourceMissing
-from testbed.policies import (
-    Action,
-    Benchmark,
-    BenchmarkDone,
-    Conditions,
-    ConditionsChanged,
-    Every,
-    Hop,
-    LinkProbed,
-    NodeProbed,
-    Observation,
-    Policy,
-    PolicySettings,
-    ProbeLink,
-    ProbeNode,
-    Started,
-    Switch,
-    Tick,
-    make_policy,
-)
+from testbed.policies import api, make_policy
+from testbed.policies.api import Action, Conditions, Hop, Observation, Policy, PolicySettings
 from testbed.sim.world import TIERS, Split, World
 
 __all__ = ["SimDriver", "WorldPlanner", "make_driver"]
@@ -112,10 +94,10 @@ class SimDriver:
 
     def start(self, sim) -> None:
         self._sim = sim
-        self._carry_out(self.policy.start(Started(sim.now, self._conditions())))
+        self._carry_out(self.policy.start(api.Started(sim.now, self._conditions())))
 
     def on_conditions(self, sim) -> None:
-        self._carry_out(self.policy.observe(ConditionsChanged(sim.now, self._conditions())))
+        self._carry_out(self.policy.observe(api.ConditionsChanged(sim.now, self._conditions())))
 
     # --- observations in, actions out -------------------------------------------------------------
 
@@ -131,25 +113,25 @@ class SimDriver:
 
     def _do(self, action: Action) -> None:
         sim = self._sim
-        if isinstance(action, Switch):
+        if isinstance(action, api.Switch):
             sim.set_split(action.device, self._split(action.config_id))
-        elif isinstance(action, Every):
+        elif isinstance(action, api.Every):
             timer = action.timer
-            sim.call_every(action.period_s, lambda: self._observe(Tick(sim.now, timer)), action.first_s)
-        elif isinstance(action, Benchmark):
+            sim.call_every(action.period_s, lambda: self._observe(api.Tick(sim.now, timer)), action.first_s)
+        elif isinstance(action, api.Benchmark):
             self._benchmark(action)
-        elif isinstance(action, ProbeLink):
+        elif isinstance(action, api.ProbeLink):
             hop, size = action.hop, action.size_bytes
             sim.submit_transfer(hop, size, lambda elapsed_s: self._observe(
-                LinkProbed(sim.now, hop, bytes_per_s_to_mbps(size / max(elapsed_s, _MIN_ELAPSED_S)))))
-        elif isinstance(action, ProbeNode):
+                api.LinkProbed(sim.now, hop, bytes_per_s_to_mbps(size / max(elapsed_s, _MIN_ELAPSED_S)))))
+        elif isinstance(action, api.ProbeNode):
             node, work = action.node, action.work_s
             sim.submit_work(node, work, lambda elapsed_s: self._observe(
-                NodeProbed(sim.now, node, work / max(elapsed_s, _MIN_ELAPSED_S))))
+                api.NodeProbed(sim.now, node, work / max(elapsed_s, _MIN_ELAPSED_S))))
         else:
             raise TypeError(f"policy {self.name} returned {action!r}, which is not an action this driver knows")
 
-    def _benchmark(self, action: Benchmark) -> None:
+    def _benchmark(self, action: api.Benchmark) -> None:
         sim = self._sim
         sim.benchmarks += 1
         measured = self._conditions()  # what the round will report: the world it started in
@@ -159,7 +141,7 @@ class SimDriver:
         def finished(_elapsed_s: float) -> None:
             left[0] -= 1
             if left[0] == 0:
-                self._observe(BenchmarkDone(sim.now, nodes, measured))
+                self._observe(api.BenchmarkDone(sim.now, nodes, measured))
 
         for node, work_s in action.work_s.items():
             sim.submit_work(node, work_s, finished, overhead=True)
