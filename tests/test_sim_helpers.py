@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from emulator.topology import LinkSpec, NodeSpec, TopologySpec
 from scission.profiles import Block, LatencyStats, ModelProfile, Profile, Resource
+from testbed.sim.driver import make_driver
 from testbed.sim.engine import Simulation
-from testbed.sim.policies import make_policy
 from testbed.sim.spec import simulation_from_dict
 from testbed.sim.world import World
 
@@ -65,7 +65,7 @@ def spec(**fields):
 
 def simulate(world: World, sim_spec, seed: int = 1, until_s: float | None = None, policy: int = 0,
              traces=()) -> tuple[Simulation, dict]:
-    sim = Simulation(world, sim_spec, make_policy(sim_spec.policies[policy], world), seed, traces, record=True)
+    sim = Simulation(world, sim_spec, make_driver(sim_spec.policies[policy], world), seed, traces, record=True)
     raw = sim.run(until_s=until_s)
     return sim, raw
 

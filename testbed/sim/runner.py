@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from testbed.errors import TestbedError
 from testbed.sim.conditions import build_trace
+from testbed.sim.driver import make_driver
 from testbed.sim.engine import Simulation
-from testbed.sim.policies import make_policy
 from testbed.sim.spec import SimulationSpec
 from testbed.sim.stats import LatencyHistogram, mean_ci
 from testbed.sim.world import World, load_world
@@ -87,7 +87,7 @@ def _q(hist: LatencyHistogram, q: float) -> float:
 
 def run_one(world: World, spec: SimulationSpec, policy_spec, seed: int, traces=None, record: bool | None = None) -> RunResult:
     traces = [build_trace(c) for c in spec.conditions] if traces is None else traces
-    policy = make_policy(policy_spec, world)
+    policy = make_driver(policy_spec, world)
     sim = Simulation(world, spec, policy, seed, traces, record)
     raw = sim.run()
     hist: LatencyHistogram = raw["histogram"]
