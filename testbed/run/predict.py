@@ -1,7 +1,9 @@
 """Which configurations a run measures: scission's top k plus the native ones, each once, labelled (pure).
 
 Natives are ``<tier>-only`` for every tier of the topology that has a profiled node: all blocks on the
-first resource of that tier, the device holding the input (and sending it on when it runs nothing).
+first resource of that tier, the device holding the input (and sending it on when it runs nothing). A
+native whose resource the device has no link to (a chain such as device -> gateway -> edge -> cloud) cannot
+be deployed: it is listed in ``Prediction.unreachable`` instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from scission.profiles import Profile
 from scission.search import search
 from testbed.errors import RunFailed, translated
 
-__all__ = ["Chosen", "choose_device", "network_from_probes", "predict"]
+__all__ = ["Chosen", "Prediction", "choose_device", "network_from_probes", "predict"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class Chosen:
     @property
     def id(self) -> str:
         return self.config.id
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What to measure, in order, and the native labels left out because the device has no link to them."""
+
+    chosen: list[Chosen]
+    unreachable: tuple[str, ...] = ()
 
 
 def network_from_probes(probes: Sequence) -> NetworkTable:
@@ -50,7 +60,7 @@ def choose_device(device_nodes: Sequence[str], topology_name: str, wanted: str |
 
 
 def predict(profiles: Sequence[Profile], network: NetworkTable, model: str, device: str, tiers: Sequence[str],
-            top_k: int, native: bool) -> list[Chosen]:
+            top_k: int, native: bool) -> Prediction:
     """Top k by scission's search over the ordered ``tiers`` plus the native configurations, each once.
 
     Only ``device``'s profile stands for the first tier (the other devices send no requests).
@@ -60,10 +70,14 @@ def predict(profiles: Sequence[Profile], network: NetworkTable, model: str, devi
         input_bytes = next((p.models[model].input_bytes for p in mine if model in p.models), None)
         problem = build_problem(mine, network, model, tuple(tiers), input_bytes=input_bytes or 0)
         chosen = [Chosen(f"top-{i}", c) for i, c in enumerate(search(problem, top_k), 1)]
+        unreachable = []
         if native:
             n = problem.block_count
             for index, tier in enumerate(problem.tiers):
                 if not tier.candidates:
+                    continue
+                if index and (device, tier.candidates[0].name) not in problem.network:
+                    unreachable.append(f"{tier.name}-only")
                     continue
                 resources: list[str | None] = [None] * len(problem.tiers)
                 counts = [0] * len(problem.tiers)
@@ -73,4 +87,4 @@ def predict(profiles: Sequence[Profile], network: NetworkTable, model: str, devi
                 config = evaluate(problem, resources, counts)
                 if all(config.key != c.config.key for c in chosen):
                     chosen.append(Chosen(f"{tier.name}-only", config))
-    return chosen
+    return Prediction(chosen, tuple(unreachable))

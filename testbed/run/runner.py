@@ -233,11 +233,13 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
         network = network_from_probes(probes)
         for model in spec.models:
             step("predict", model)
-            chosen = predict(folder.read_profiles(model), network, model, device, topology.tiers, spec.top_k,
-                             spec.native)
-            results.set_configs(model, chosen)
+            prediction = predict(folder.read_profiles(model), network, model, device, topology.tiers, spec.top_k,
+                                 spec.native)
+            for label in prediction.unreachable:
+                results.note(f"{model}: {label} left out: the device has no link to that tier")
+            results.set_configs(model, prediction.chosen)
             folder.checkpoint(results)
-            if run.measure(model, chosen):
+            if run.measure(model, prediction.chosen):
                 break
     except KeyboardInterrupt:
         results.fail("interrupted by the user")
