@@ -54,14 +54,19 @@ def _running(name: str) -> bool:
     return name in lifecycle.running_names()
 
 
+def _testbed_run(experiment: Path, out: Path, topology: str) -> None:
+    """`testbed run` as a user runs it; it must succeed and leave the topology down."""
+    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not _running(topology)
+
+
 def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path):
     _engine_or_fail()
     experiment = _experiment(tmp_path, _topology(tmp_path, "tbtest-run"))
     out = tmp_path / "out"
-    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
-                            capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not _running("tbtest-run")
+    _testbed_run(experiment, out, "tbtest-run")
     configs = pd.read_parquet(out / "configs.parquet")
     assert "top-1" in set(configs["label"])
     # the native configurations are measured, under their own label unless one of them is also a top-k
@@ -103,10 +108,7 @@ def test_a_node_stopped_mid_run_fails_its_requests_cleanly(tmp_path):
         faults=[{"config": "cloud-only", "after_requests": 1, "action": "stop-node", "node": "cloud"}],
     )
     out = tmp_path / "out"
-    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
-                            capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not _running("tbtest-fault")
+    _testbed_run(experiment, out, "tbtest-fault")
     requests = pd.read_parquet(out / "requests.parquet")
     configs = pd.read_parquet(out / "configs.parquet").set_index("label")
     cloud = requests[requests.config == configs.loc["cloud-only", "config"]]
@@ -196,10 +198,7 @@ def test_four_tiers_run_end_to_end(tmp_path):
     experiment = tmp_path / "four.yaml"
     experiment.write_text(yaml.safe_dump(doc))
     out = tmp_path / "out"
-    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not _running("four-tier")
+    _testbed_run(experiment, out, "four-tier")
     configs = pd.read_parquet(out / "configs.parquet")
     for tier in ("device", "gateway", "edge", "cloud"):
         assert {f"{tier}_first_block", f"{tier}_last_block", f"{tier}_node"} <= set(configs.columns)

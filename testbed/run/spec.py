@@ -126,21 +126,19 @@ class ExperimentSpec(Strict):
 
 
 def experiment_from_dict(data: Any, base_dir: Path, source: Path | None = None) -> ExperimentSpec:
+    """The spec of an experiment document; messages start with ``source`` when it is given."""
+    where = f"{source}: " if source is not None else ""
     if not isinstance(data, dict):
-        raise ExperimentFileError("an experiment file must be a mapping with topology, models, requests, ...")
+        raise ExperimentFileError(f"{where}an experiment file must be a mapping with topology, models, requests, ...")
     if "source" in data:
-        raise ExperimentFileError("source: not a field of an experiment file")
+        raise ExperimentFileError(f"{where}source: not a field of an experiment file")
     try:
         return ExperimentSpec.model_validate({**data, "source": source},
                                              context={"base_dir": base_dir, "source": source})
     except ValidationError as exc:
-        raise ExperimentFileError(validation_message(exc)) from None
+        raise ExperimentFileError(where + validation_message(exc)) from None
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
     path = Path(path)
-    data = read_yaml(path, ExperimentFileError, "experiment file")
-    try:
-        return experiment_from_dict(data, path.parent, path)
-    except ExperimentFileError as exc:
-        raise ExperimentFileError(f"{path}: {exc}") from None
+    return experiment_from_dict(read_yaml(path, ExperimentFileError, "experiment file"), path.parent, path)
