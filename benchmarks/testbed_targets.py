@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from testbed.results import figure_rows
+from testbed.run.folder import is_replay_folder
+from testbed.run.summary import figure_rows
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
@@ -48,7 +49,7 @@ def main() -> None:
         if (out / "summary.json").exists():
             for row in json.loads((out / "summary.json").read_text()):
                 rows.append({**row, "experiment": name})
-        for model_dir in sorted(p for p in out.iterdir() if (p / "run.json").exists()) if out.exists() else []:
+        for model_dir in sorted(p for p in out.iterdir() if is_replay_folder(p)) if out.exists() else []:
             cmp = subprocess.run([str(BIN / "testbed"), "compare", str(model_dir), "--json"], text=True,
                                  capture_output=True)
             if cmp.returncode == 0:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from testbed.errors import TestbedError
+from testbed.run.cli import add_run_parser
 
 
 def _print_table(summary: dict) -> None:
@@ -104,7 +105,7 @@ def add_simulate_parser(sub) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from testbed.sim.compare import compare_run, write_compare
+    from testbed.compare import compare_run, write_compare
 
     table = compare_run(Path(args.run_dir), seeds=tuple(range(1, args.seeds + 1)), reply=not args.no_reply)
     out = Path(args.out) if args.out else Path(args.run_dir) / "compare"
@@ -131,7 +132,7 @@ def add_compare_parser(sub) -> None:
     p = sub.add_parser("compare", help="simulated vs predicted vs measured latency for a `testbed run` folder",
                        description="Simulate each configuration of a run folder at the run's load, with its "
                                    "profiles and link probes, and set it beside scission's prediction and the measurement.")
-    p.add_argument("run_dir", help="results folder of `testbed run`")
+    p.add_argument("run_dir", help="replay folder of a `testbed run`: RUN_DIR/<model>")
     p.add_argument("--out", help="where to write compare.csv/compare.parquet/compare.png (default RUN_DIR/compare)")
     p.add_argument("--seeds", type=int, default=3, help="simulation seeds per configuration (default 3)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -152,10 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_simulate_parser(sub)
     add_compare_parser(sub)
-    from testbed.run_cli import add_run_parser
+    add_run_parser(sub)
     from testbed.sweep.cli import add_report_parser, add_sweep_parser
 
-    add_run_parser(sub)
     add_sweep_parser(sub)
     add_report_parser(sub)
     return parser

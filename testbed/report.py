@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from testbed.errors import TestbedError
+from testbed.run.folder import report_parts
 from testbed.sweep import plots
 
 NATIVE = ("device-only", "edge-only", "cloud-only")
@@ -96,18 +96,15 @@ def _sweep_sections(table: pd.DataFrame, work: Path) -> list[str]:
 
 def _run_folder_sections(folder: Path) -> list[str]:
     parts = []
-    summary_json = folder / "summary.json"
-    if summary_json.exists():
-        data = json.loads(summary_json.read_text())
-        rows = data if isinstance(data, list) else data.get("results", [data])
-        parts.append("<h2>Prediction against measurement</h2>" + _table(pd.json_normalize(rows)))
-    summary_md = folder / "summary.md"
-    if summary_md.exists():
-        parts.append(f"<h2>summary.md</h2><pre>{html.escape(summary_md.read_text())}</pre>")
-    for png in sorted(folder.rglob("*.png")):
+    found = report_parts(folder)
+    if found.summary:
+        parts.append("<h2>Prediction against measurement</h2>" + _table(pd.json_normalize(found.summary)))
+    if found.summary_md is not None:
+        parts.append(f"<h2>summary.md</h2><pre>{html.escape(found.summary_md)}</pre>")
+    for png in found.plots:
         parts.append(_img(png, str(png.relative_to(folder))))
-    for table_path in sorted(folder.glob("*.parquet")):
-        parts.append(f"<h2>{html.escape(table_path.name)}</h2>" + _table(pd.read_parquet(table_path), 50))
+    for name, frame in found.tables.items():
+        parts.append(f"<h2>{html.escape(name)}</h2>" + _table(frame, 50))
     return parts
 
 

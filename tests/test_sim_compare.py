@@ -1,4 +1,4 @@
-"""`testbed compare` on a small hand-made `testbed run` folder (validation against a real run is pending)."""
+"""`testbed compare` on small hand-made `testbed run` replay folders (the round trip is in test_run_roundtrip)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from conftest import REPO, console_script
 
 from scission.profiles import Block, LatencyStats, ModelProfile, Resource, write_model
+from testbed.compare import compare_run
 from testbed.errors import RunFolderError
-from testbed.sim.compare import compare_run
 
 TOPOLOGY = """
 name: tiny
@@ -72,7 +72,7 @@ def make_run(tmp_path, measured_bw_mbps=8.0, measured_rtt_ms=30.0, offsets=None)
             rows.append({"topology": "tiny", "model": "tiny", "config": config, "request": i,
                          "latency_s": base * offsets[config] * (1 + 0.02 * ((i % 5) - 2))})
     pd.DataFrame(rows).to_parquet(run / "requests.parquet")
-    (run / "run.json").write_text(json.dumps({
+    (run / "replay.json").write_text(json.dumps({
         "topology": "topology.yaml", "resources": {"device": "device-pi", "edge": "edge-box"}, "model": "tiny",
         "rate_per_s": 0.2,
     }))
@@ -114,22 +114,22 @@ def test_cli_writes_table_and_plot_and_fails_in_one_line(tmp_path):
     ok = subprocess.run([exe, "compare", str(run), "--seeds", "1"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert {p.name for p in (run / "compare").iterdir()} == {"compare.csv", "compare.parquet", "compare.png"}
-    (run / "run.json").write_text("{}")
+    (run / "replay.json").write_text("{}")
     bad = subprocess.run([exe, "compare", str(run)], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert bad.returncode == 2
-    assert len(bad.stderr.strip().splitlines()) == 1 and "run.json" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "replay.json" in bad.stderr
 
 
 def test_closed_loop_runs_share_the_node_unless_it_has_room(tmp_path):
     run = make_run(tmp_path)
-    meta = json.loads((run / "run.json").read_text())
+    meta = json.loads((run / "replay.json").read_text())
     meta.pop("rate_per_s")
     meta["concurrency"] = 2  # two requests always outstanding on the one-core device
-    (run / "run.json").write_text(json.dumps(meta))
+    (run / "replay.json").write_text(json.dumps(meta))
     shared = compare_run(run, seeds=(1,)).set_index("config")
     assert shared.loc["c-device", "simulated_s"] == pytest.approx(1.2, rel=0.02)  # 0.6 s each at half speed
     meta["nodes"] = {"device": {"capacity": 2}}
-    (run / "run.json").write_text(json.dumps(meta))
+    (run / "replay.json").write_text(json.dumps(meta))
     roomy = compare_run(run, seeds=(1,)).set_index("config")
     assert roomy.loc["c-device", "simulated_s"] == pytest.approx(0.6, rel=0.02)
 
@@ -147,7 +147,8 @@ links:
 
 
 def test_the_folder_testbed_run_writes_per_model_is_read(tmp_path):
-    # The shape testbed/results.py writes into RUN_DIR/<model>/: resources named after nodes, closed loop
+    # The shape testbed run wrote into RUN_DIR/<model>/ before replay.json (its meta was run.json, still read):
+    # resources named after nodes, closed loop
     # of one request, an 'ok' column, a direction whose probe failed (NaN: the reply edge -> device-1 uses the
     # topology's 10 Mbit/s and 20 ms), a configuration never measured.
     run = tmp_path / "run" / "tiny"

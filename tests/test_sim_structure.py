@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import REPO
 
-SIM_MODULES = ["spec", "world", "conditions", "engine", "driver", "stats", "runner", "output", "compare"]
+SIM_MODULES = ["spec", "world", "conditions", "engine", "driver", "stats", "runner", "output"]
 
 
 def _imported(path) -> set[str]:

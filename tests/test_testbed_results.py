@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from testbed.results import summarise
-from testbed.speeds import adjusted_latency, speed_factors
+from testbed.run.speeds import adjusted_latency, speed_factors
+from testbed.run.summary import summarise
+
+TIERS = ("device", "edge", "cloud")
 
 
 def test_factors_pool_every_probe_next_to_a_measurement_but_not_the_reference():
@@ -20,9 +22,9 @@ def test_factors_pool_every_probe_next_to_a_measurement_but_not_the_reference():
 def test_only_computing_nodes_are_rescaled_and_transfers_stay():
     row = pd.Series({"predicted_transfer_s": 0.2, "device_node": "dev", "device_compute_s": 0.3,
                      "edge_node": None, "edge_compute_s": 0.0, "cloud_node": "cloud", "cloud_compute_s": 0.2})
-    assert abs(adjusted_latency(row, {"dev": 1.5, "cloud": 0.5}) - (0.2 + 0.45 + 0.1)) < 1e-12
-    assert abs(adjusted_latency(row, {"edge": 9.0}) - 0.7) < 1e-12  # a node that runs nothing changes nothing
-    assert pd.isna(adjusted_latency(row, {}))  # no probes: no adjusted prediction
+    assert abs(adjusted_latency(row, {"dev": 1.5, "cloud": 0.5}, TIERS) - (0.2 + 0.45 + 0.1)) < 1e-12
+    assert abs(adjusted_latency(row, {"edge": 9.0}, TIERS) - 0.7) < 1e-12  # a node that runs nothing changes nothing
+    assert pd.isna(adjusted_latency(row, {}, TIERS))  # no probes: no adjusted prediction
 
 
 def _configs(adjusted):

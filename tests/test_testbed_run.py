@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import console_script, require_docker
+from conftest import REPO, console_script, require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.tf, pytest.mark.slow]
 
@@ -54,14 +54,19 @@ def _running(name: str) -> bool:
     return name in lifecycle.running_names()
 
 
+def _testbed_run(experiment: Path, out: Path, topology: str) -> None:
+    """`testbed run` as a user runs it; it must succeed and leave the topology down."""
+    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not _running(topology)
+
+
 def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path):
     _engine_or_fail()
     experiment = _experiment(tmp_path, _topology(tmp_path, "tbtest-run"))
     out = tmp_path / "out"
-    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
-                            capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not _running("tbtest-run")
+    _testbed_run(experiment, out, "tbtest-run")
     configs = pd.read_parquet(out / "configs.parquet")
     assert "top-1" in set(configs["label"])
     # the native configurations are measured, under their own label unless one of them is also a top-k
@@ -89,7 +94,7 @@ def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path)
     assert (out / "plots" / "breakdown-mobilenetv2.png").exists()
     assert (out / "summary.md").read_text().startswith("# testbed run")
     # the run folder is what `testbed compare` and `testbed report` read
-    assert (out / "mobilenetv2" / "run.json").exists()
+    assert (out / "mobilenetv2" / "replay.json").exists()
     report = subprocess.run([console_script("testbed"), "report", str(out)], capture_output=True, text=True,
                             timeout=300)
     assert report.returncode == 0, report.stderr
@@ -103,10 +108,7 @@ def test_a_node_stopped_mid_run_fails_its_requests_cleanly(tmp_path):
         faults=[{"config": "cloud-only", "after_requests": 1, "action": "stop-node", "node": "cloud"}],
     )
     out = tmp_path / "out"
-    result = subprocess.run([console_script("testbed"), "run", str(experiment), "--out", str(out)],
-                            capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not _running("tbtest-fault")
+    _testbed_run(experiment, out, "tbtest-fault")
     requests = pd.read_parquet(out / "requests.parquet")
     configs = pd.read_parquet(out / "configs.parquet").set_index("label")
     cloud = requests[requests.config == configs.loc["cloud-only", "config"]]
@@ -114,7 +116,7 @@ def test_a_node_stopped_mid_run_fails_its_requests_cleanly(tmp_path):
     failed = cloud[~cloud["ok"]]
     assert (failed["latency_s"] < 8 + 5).all()  # bounded by the request timeout
     assert failed["error"].str.contains("timed out|failed", regex=True).all()
-    run = json.loads((out / "run.json").read_text())
+    run = json.loads((out / "status.json").read_text())
     assert run["status"] == "done"
     assert any("stopped node cloud" in e["event"] for e in run["events"])
     others = requests[requests.config != configs.loc["cloud-only", "config"]]
@@ -125,13 +127,14 @@ def test_agent_rejects_bad_messages_over_the_emulated_network(tmp_path):
     _engine_or_fail()
     from emulator.emulation import Emulation
     from emulator.topology import load_topology
-    from testbed.run import AGENT_PORT, _Nodes
+    from testbed.agent.server import DEFAULT_PORT as AGENT_PORT
+    from testbed.run.agents import AgentClient
 
     topology = load_topology(_topology(tmp_path, "tbtest-agent"))
     with Emulation.up(topology) as emu:
-        nodes = _Nodes(emu, topology)
-        nodes.start_agents()
-        assert nodes.call("edge", "load", {"model": "mobilenetv2", "first_block": 10, "last_block": 12})["ok"]
+        agents = AgentClient(emu, topology)
+        agents.start()
+        agents.load("edge", "mobilenetv2", 10, 12, 0, None)
         edge = emu.address("edge", "device")
         script = textwrap.dedent(f"""
             import json, socket, struct
@@ -186,3 +189,24 @@ def test_emulated_sweep_point_runs_a_real_experiment(tmp_path):
     device_edge = probes[(probes.a == "device") & (probes.b == "edge")].iloc[0]
     assert device_edge["configured_mbps"] == 5.0  # the point's bandwidth reached the emulated link
     assert not _running("tbtest-sweep")
+
+
+def test_four_tiers_run_end_to_end(tmp_path):
+    _engine_or_fail()
+    doc = yaml.safe_load((REPO / "experiments" / "run-four-tier.yaml").read_text())
+    doc.update(topology=str(REPO / "topologies" / "four-tier.yaml"), request_timeout_s=30)
+    experiment = tmp_path / "four.yaml"
+    experiment.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    _testbed_run(experiment, out, "four-tier")
+    configs = pd.read_parquet(out / "configs.parquet")
+    for tier in ("device", "gateway", "edge", "cloud"):
+        assert {f"{tier}_first_block", f"{tier}_last_block", f"{tier}_node"} <= set(configs.columns)
+    last = int(configs["device_last_block"].max())
+    assert {f"device:0-{last}", f"gateway:0-{last}"} <= set(configs["config"])
+    assert (configs["requests_ok"] == 3).all() and configs["measured_s"].notna().all()
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "done" and status["tiers"] == ["device", "gateway", "edge", "cloud"]
+    assert any("edge-only left out" in n for n in status["notes"])
+    hops = pd.read_parquet(out / "hops.parquet")
+    assert set(hops["node"]) >= {"device", "gateway"}

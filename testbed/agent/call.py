@@ -1,7 +1,10 @@
 """`python -m testbed.agent.call OP [JSON]`: talk to the agent on this node's loopback; print the reply.
 
-The orchestrator runs this inside a container (``docker exec``), so the agent never listens outside the
-emulated network. A benchmark's profile files are written under ``--out``; the reply is JSON on stdout.
+The orchestrator runs this inside a container (``Emulation.exec``), so the agent never listens outside the
+emulated network. Its stdout is exactly one JSON document, the reply (an unreachable agent gives
+``{"ok": false, "error": ...}``); diagnostics go to stderr, which the host sends to a log file, so the host
+parses the whole stdout (`testbed.run.agents`). A benchmark's profile files travel base64-encoded in the
+reply and are also written under ``--out`` when given.
 """
 
 from __future__ import annotations

@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from testbed.errors import SweepError
+from testbed.run.spec import experiment_from_dict
+from testbed.run.summary import summarise
 from testbed.sweep.axes import Applier, Target, apply_simulation
+from testbed.sweep.documents import absolute_paths, load_base_document
 
 EMULATED_AXES = ("bandwidth", "rtt", "loss", "model")
 
 
 def experiment_document(base_path: Path, values: dict[str, Any], targets: dict[str, tuple], work_dir: Path) -> dict:
-    from testbed.sweep.points import _absolute_paths, _load_doc
-
-    doc = _load_doc(base_path)
-    _absolute_paths(doc, base_path.parent, ("topology",))
+    doc = load_base_document(base_path)
+    absolute_paths(doc, base_path.parent, ("topology",))
     applier = Applier(doc, base_path.parent)
     for axis, value in values.items():
         if axis not in EMULATED_AXES:
@@ -34,9 +35,7 @@ def experiment_document(base_path: Path, values: dict[str, Any], targets: dict[s
 
 def run_experiment_point(base_path: Path, values: dict[str, Any], targets: dict[str, tuple], seed: int,
                          work_dir: Path) -> list[dict]:
-    from testbed.experiment import experiment_from_dict
-    from testbed.results import summarise
-    from testbed.run import run_experiment
+    from testbed.run.runner import run_experiment  # the emulator, only in emulated points (not sim workers)
 
     doc = experiment_document(base_path, values, targets, work_dir)
     doc["seed"] = seed

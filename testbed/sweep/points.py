@@ -8,36 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from testbed.errors import SweepError, TestbedError
+from testbed.errors import TestbedError
 from testbed.sweep.axes import Applier, Target, apply_simulation
-
-
-def _load_doc(path: Path) -> dict:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise SweepError(f"base file {path}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise SweepError(f"base file {path} is not a mapping")
-    return doc
-
-
-def _absolute_paths(doc: dict, base_dir: Path, keys: tuple[str, ...]) -> None:
-    for key in keys:
-        if isinstance(doc.get(key), str) and not Path(doc[key]).is_absolute():
-            doc[key] = str((base_dir / doc[key]).resolve())
+from testbed.sweep.documents import absolute_paths, load_base_document
+from testbed.sweep.emulated import run_experiment_point
 
 
 def simulation_document(base_path: Path, values: dict[str, Any], targets: dict[str, tuple], seed: int,
                         work_dir: Path) -> dict:
     """The base simulation document with the point's values applied, one seed, absolute paths."""
-    doc = _load_doc(base_path)
-    _absolute_paths(doc, base_path.parent, ("topology", "profiles"))
+    doc = load_base_document(base_path)
+    absolute_paths(doc, base_path.parent, ("topology", "profiles"))
     for arrivals_or_condition in [doc.get("arrivals", {}), *doc.get("conditions", [])]:
         if isinstance(arrivals_or_condition, dict):
-            _absolute_paths(arrivals_or_condition, base_path.parent, ("path",))
+            absolute_paths(arrivals_or_condition, base_path.parent, ("path",))
     applier = Applier(doc, base_path.parent)
     for axis, value in values.items():
         links, nodes = targets.get(axis, (None, None))
@@ -56,8 +40,6 @@ def run_point(base_kind: str, base_path: str, values: dict[str, Any], targets: d
         if base_kind == "simulation":
             rows = _simulate(Path(base_path), values, targets, seed, Path(work_dir))
         else:
-            from testbed.sweep.emulated import run_experiment_point
-
             rows = run_experiment_point(Path(base_path), values, targets, seed, Path(work_dir))
     except TestbedError as exc:
         return [{**axis_columns, "seed": seed, "error": str(exc)}]

@@ -101,7 +101,7 @@ def _check_base(kind: str, path: Path) -> None:
 
             load_simulation(path)
         else:
-            from testbed.experiment import load_experiment
+            from testbed.run.spec import load_experiment
 
             load_experiment(path)
     except TestbedError as exc:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from scission.plots import pyplot
+from scission.plots import TIER_COLOURS, pyplot
+
+__all__ = ["best_prediction", "plot_breakdown", "plot_predicted_vs_measured"]
 
 
 def best_prediction(configs: pd.DataFrame) -> pd.Series:
@@ -53,14 +55,20 @@ def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Pat
     mean = hops.groupby(["config", "hop", "node"], as_index=False)[["compute_s", "transfer_in_s"]].mean()
     order = list(configs["config"])
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(order)), 4.5))
-    colours = {"device": "tab:red", "edge": "tab:green", "cloud": "tab:blue"}
+    # one colour per tier, in tier order (the configs' <tier>_node columns follow it), as scission's plots
+    tiers = [c.removesuffix("_node") for c in configs.columns if c.endswith("_node")]
+    colours = {}
+    for index, tier in enumerate(tiers):
+        for node in configs[f"{tier}_node"].dropna():
+            colours.setdefault(str(node), TIER_COLOURS[index % len(TIER_COLOURS)])
     for x, cid in enumerate(order):
         bottom = 0.0
         for _, h in mean[mean["config"] == cid].sort_values("hop").iterrows():
             if h["hop"] > 0 and pd.notna(h["transfer_in_s"]):
                 ax.bar(x, h["transfer_in_s"], bottom=bottom, color="gold", edgecolor="white")
                 bottom += h["transfer_in_s"]
-            ax.bar(x, h["compute_s"], bottom=bottom, color=colours.get(h["node"], "tab:purple"), edgecolor="white")
+            ax.bar(x, h["compute_s"], bottom=bottom, color=colours.get(h["node"], "tab:purple"),
+                   edgecolor="white")
             bottom += h["compute_s"]
     predicted = best_prediction(configs).set_axis(configs["config"])
     ax.scatter(range(len(order)), [predicted[c] for c in order], marker="_", s=600, color="black", zorder=3)

@@ -9,9 +9,11 @@ configuration; the ratio rescales that node's share of the prediction, as link p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
-TIERS = ("device", "edge", "cloud")
+__all__ = ["adjusted_latency", "speed_factors"]
 
 
 def speed_factors(speeds: pd.DataFrame, statistic: str = "median") -> dict[str, float]:
@@ -30,13 +32,13 @@ def speed_factors(speeds: pd.DataFrame, statistic: str = "median") -> dict[str, 
     return {str(node): float(values.agg(statistic)) for node, values in measured.groupby("node")["factor"]}
 
 
-def adjusted_latency(row: pd.Series, factors: dict[str, float]) -> float:
-    """A configuration's predicted latency with each computing node's share scaled by its speed factor;
-    transfers stay as predicted."""
+def adjusted_latency(row: pd.Series, factors: dict[str, float], tiers: Sequence[str]) -> float:
+    """A configuration's predicted latency (s) with each computing node's share scaled by its speed factor;
+    transfers stay as predicted. ``row`` has ``<tier>_node`` and ``<tier>_compute_s`` for each of ``tiers``."""
     if not factors:
         return float("nan")
     compute = 0.0
-    for tier in TIERS:
+    for tier in tiers:
         node = row.get(f"{tier}_node")
         part = row.get(f"{tier}_compute_s")
         if isinstance(node, str) and part is not None and not pd.isna(part):

@@ -19,8 +19,8 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from testbed.experiment import load_experiment
-    from testbed.run import run_experiment
+    from testbed.run.runner import run_experiment  # the emulator and pandas, only when a run starts
+    from testbed.run.spec import load_experiment
 
     spec = load_experiment(args.experiment)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -1,28 +1,13 @@
-"""`testbed compare RUN_DIR`: simulated vs predicted vs measured latency for a `testbed run` results folder.
+"""`testbed compare RUN_DIR/<model>`: simulated vs predicted vs measured latency for a `testbed run` folder.
 
-The folder layout (the `testbed run` issue writes it):
+It joins the two worlds (`testbed.run` and `testbed.sim` never import each other): the replay folder is
+read through `testbed.run.folder` (its contract is documented there), the speed factors come from
+`testbed.run.speeds`, and each configuration is simulated as a static policy at the run's load, with the
+links set to the probes' measured bandwidth and RTT, and block times drawn from the run's own profiles.
 
-- ``profiles/``: a scission profile folder (the profiles measured in the run's containers);
-- ``probes.parquet``: one row per link direction: ``a, b, configured_mbps, configured_rtt_ms,
-  measured_mbps, measured_rtt_ms, mechanism``;
-- ``requests.parquet``: one row per measured request: ``topology, model, config, request, latency_s``
-  (plus per-hop columns, unused here);
-- ``configs.parquet``: one row per configuration: ``config, predicted_s`` and, per tier T of device,
-  edge, cloud, ``T_resource`` (label or null), ``T_first_block`` and ``T_last_block`` (-1 when T runs
-  nothing); without those columns the ``config`` string itself is read as a split ('device:0-9,edge:10-65');
-- ``speeds.parquet`` (optional): compute-speed probes, ``config, node, factor`` (probe next to the
-  measurement / the benchmark's median chained pass); each node's speed is set to 1 / its mean factor
-  over the run, and configurations are compared with the speed-adjusted prediction;
-- ``run.json``: ``{"topology": path, "resources": {node: resource label}, "model": name,
-  "rate_per_s": requests/s per device, or "concurrency": requests outstanding per device,
-  optional "arrivals": "poisson" | "fixed" (ignored with concurrency), optional "device" or "devices" (which
-  devices sent requests; default every device), optional "input_bytes", optional "nodes": {node:
-  {"capacity", "speed"}}}``; a relative topology path is looked up in RUN_DIR first, then in the current
-  folder. A probe direction whose measurement is missing (NaN) keeps the topology's figures; requests
-  with ``ok`` false are left out.
-
-Each configuration is simulated as a static policy at the run's load, with the links set to the probes'
-measured bandwidth and RTT, and block times drawn from the run's own profiles.
+A probe direction whose measurement is missing (NaN) keeps the topology's figures; requests with ``ok``
+false are left out. With ``speeds.parquet`` each node's speed is set to 1 / its mean factor over the run,
+and configurations are compared with the speed-adjusted prediction.
 """
 
 from __future__ import annotations
@@ -32,79 +17,24 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from testbed.errors import RunFolderError, TestbedError
+from testbed.run.folder import ReplayFolder, read_replay
+from testbed.run.speeds import speed_factors
+from testbed.sim.runner import run_one
 from testbed.sim.spec import NodeOverride, simulation_from_dict
+from testbed.sim.stats import mean_ci
 from testbed.sim.world import TIERS, Split, World
 
-__all__ = ["TOLERANCE_PCT", "compare_run", "load_run_folder", "write_compare"]
+__all__ = ["TOLERANCE_PCT", "compare_run", "write_compare"]
 
 TOLERANCE_PCT = 15.0
-PROBE_COLUMNS = ("a", "b", "configured_mbps", "configured_rtt_ms", "measured_mbps", "measured_rtt_ms", "mechanism")
-REQUEST_COLUMNS = ("config", "latency_s")
-
-
-def _read_parquet(path: Path, columns: tuple[str, ...]):
-    import pandas as pd
-
-    if not path.exists():
-        raise RunFolderError(f"{path} is missing; `testbed compare` needs a complete `testbed run` folder")
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
-        raise RunFolderError(f"cannot read {path}: {exc}") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise RunFolderError(f"{path} lacks columns {missing} (has {list(frame.columns)})")
-    return frame
-
-
-def load_run_folder(run_dir: Path) -> dict:
-    """Read and check every file of a run folder; returns the parts as plain Python and pandas objects."""
-    from emulator.errors import EmulatorError
-    from emulator.topology import load_topology
-    from scission.errors import ScissionError
-    from scission.profile_folder import load_profiles
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunFolderError(f"run folder {run_dir} does not exist")
-    meta_path = run_dir / "run.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFolderError(f"{meta_path} is missing; `testbed compare` needs a complete `testbed run` folder") from None
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"cannot read {meta_path}: {exc}") from None
-    for key in ("topology", "resources", "model"):
-        if key not in meta:
-            raise RunFolderError(f"{meta_path}: field {key!r} is missing")
-    if meta.get("rate_per_s") is None and meta.get("concurrency") is None:
-        raise RunFolderError(f"{meta_path}: give rate_per_s (open loop) or concurrency (closed loop)")
-    topo_path = Path(meta["topology"])
-    if not topo_path.is_absolute() and (run_dir / topo_path).exists():
-        topo_path = run_dir / topo_path
-    try:
-        topology = load_topology(topo_path)
-    except EmulatorError as exc:
-        raise RunFolderError(f"{meta_path}: topology: {exc}") from None
-    try:
-        profiles = load_profiles(run_dir / "profiles")
-    except ScissionError as exc:
-        raise RunFolderError(f"{run_dir / 'profiles'}: {exc}") from None
-    probes = _read_parquet(run_dir / "probes.parquet", PROBE_COLUMNS)
-    requests = _read_parquet(run_dir / "requests.parquet", REQUEST_COLUMNS)
-    configs = _read_parquet(run_dir / "configs.parquet", ("config", "predicted_s"))
-    speeds = _read_parquet(run_dir / "speeds.parquet", ("config", "node", "factor")) \
-        if (run_dir / "speeds.parquet").exists() else None
-    return {"meta": meta, "topology": topology, "topology_path": topo_path, "profiles": profiles,
-            "probes": probes, "requests": requests, "configs": configs, "speeds": speeds}
 
 
 def _speed_factors(speeds, world: World) -> dict[str, float]:
     """Node -> pooled speed factor (mean of probe / reference over the run's probes: compare sets simulated
     against measured means), checked."""
-    from testbed.speeds import speed_factors
-
     if speeds is None:
         return {}
     factors = speed_factors(speeds, "mean")
@@ -117,7 +47,8 @@ def _speed_factors(speeds, world: World) -> dict[str, float]:
 
 
 def _computing_nodes(crow) -> set[str]:
-    return {str(crow.get(f"{t}_node")) for t in TIERS if isinstance(crow.get(f"{t}_node"), str)}
+    """The nodes a configs.parquet row computes on (its <tier>_node columns, whatever the tiers)."""
+    return {str(v) for c, v in crow.items() if str(c).endswith("_node") and isinstance(v, str)}
 
 
 def _split_of_row(row, world: World, resources: dict) -> Split:
@@ -134,7 +65,7 @@ def _split_of_row(row, world: World, resources: dict) -> Split:
                 nodes = [n for n, nm in world.nodes.items() if nm.tier == t]
                 if nodes and all(world.nodes[n].resource != label for n in nodes):
                     raise RunFolderError(
-                        f"configs.parquet: configuration {row['config']!r} runs the {t} tier on {label}, but run.json "
+                        f"configs.parquet: configuration {row['config']!r} runs the {t} tier on {label}, but the replay file "
                         f"maps the {t} nodes to {sorted({world.nodes[n].resource for n in nodes})}"
                     )
         split = Split(tuple(counts))
@@ -145,34 +76,60 @@ def _split_of_row(row, world: World, resources: dict) -> Split:
     return split
 
 
+def _simulate(world: World, run: ReplayFolder, config: str, split: Split, n_requests: int, devices: list[str],
+              seeds: tuple[int, ...], reply: bool) -> dict[str, float | bool]:
+    """The simulator's answer for one configuration as a static policy at the run's load: mean latency (s)
+    over seeds with its 95% CI, p95, mean compute per request and whether every seed stayed stable."""
+    meta = run.meta
+    if meta.get("concurrency") is not None:
+        arrivals = {"kind": "closed", "concurrency": int(meta["concurrency"])}
+    else:
+        arrivals = {"kind": meta.get("arrivals", "poisson"), "rate_per_s": float(meta["rate_per_s"])}
+    arrivals["devices"] = devices
+    spec = simulation_from_dict({
+        "name": f"compare-{config}",
+        "topology": str(run.topology_path),
+        "profiles": str(run.profiles_path),
+        "resources": meta["resources"],
+        "model": meta["model"],
+        "arrivals": arrivals,
+        "stop": {"requests": n_requests},
+        "seeds": list(seeds),
+        "service": "auto",
+        "reply": reply,
+        "policies": [{"kind": "static", "configuration": split.id, "name": config}],
+    })
+    sims = [run_one(world, spec, spec.policies[0], seed, record=True) for seed in seeds]
+    mean_s, ci95_s = mean_ci(r.summary["mean_s"] for r in sims)
+    p95_s, _ = mean_ci(r.summary["p95_s"] for r in sims)
+    compute_s = sum(sum(r[6] for r in x.records) / len(x.records) for x in sims) / len(sims)
+    return {"mean_s": mean_s, "ci95_s": ci95_s, "p95_s": p95_s, "compute_s": compute_s,
+            "stable": all(r.summary["stable"] for r in sims)}
+
+
 def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests: int = 2000, reply: bool = True):
     """One row per measured configuration: measured, simulated (mean over seeds, with CI) and predicted.
 
     reply: carry each result back to the device, as `testbed run`'s agents do (a measured request ends
     when the device has the answer); scission's prediction leaves the reply out.
     """
-    import pandas as pd
-
-    from testbed.sim.runner import run_one
-    from testbed.sim.stats import mean_ci
-
-    run = load_run_folder(run_dir)
-    meta = run["meta"]
+    run = read_replay(run_dir)
+    meta, meta_path = run.meta, run.meta_path
     overrides = {}
     for key, value in (meta.get("nodes") or {}).items():
         try:
             overrides[key] = NodeOverride(value.get("capacity"), float(value.get("speed", 1.0)))
         except (AttributeError, TypeError, ValueError):
-            raise RunFolderError(f"{Path(run_dir) / 'run.json'}: nodes.{key} must be {{capacity, speed}}") from None
+            raise RunFolderError(f"{meta_path}: nodes.{key} must be {{capacity, speed}}") from None
     try:
-        world = World(run["topology"], run["profiles"], meta["resources"], meta["model"], meta.get("input_bytes"),
-                      overrides, profiles_label=f"{Path(run_dir) / 'profiles'}")
+        world = World(run.topology, run.profiles, meta["resources"], meta["model"], meta.get("input_bytes"),
+                      overrides, profiles_label=str(run.profiles_path))
     except TestbedError as exc:
-        raise RunFolderError(f"{Path(run_dir) / 'run.json'}: {exc}") from None
-    for row in run["probes"].itertuples(index=False):
+        raise RunFolderError(f"{meta_path}: {exc}") from None
+    for row in run.probes.itertuples(index=False):
         hop = (str(row.a), str(row.b))
-        if run["topology"].link(*hop) is None:
-            raise RunFolderError(f"probes.parquet: link {hop[0]}-{hop[1]} is not in topology {run['topology'].name}")
+        if run.topology.link(*hop) is None:
+            raise RunFolderError(f"probes.parquet: link {hop[0]}-{hop[1]} is not in topology {run.topology.name}")
         mbps = float("nan") if row.measured_mbps is None else float(row.measured_mbps)
         rtt = float("nan") if row.measured_rtt_ms is None else float(row.measured_rtt_ms)
         if math.isnan(mbps) and math.isnan(rtt):
@@ -187,11 +144,11 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
     devices = meta.get("devices") or ([meta["device"]] if meta.get("device") else [])
     unknown = [d for d in devices if d not in world.paths]
     if unknown:
-        raise RunFolderError(f"{Path(run_dir) / 'run.json'}: device {unknown[0]!r} is not a device node with a resource "
+        raise RunFolderError(f"{meta_path}: device {unknown[0]!r} is not a device node with a resource "
                              f"(devices: {', '.join(world.devices)})")
     senders = devices or world.devices
 
-    requests = run["requests"]
+    requests = run.requests
     if "ok" in requests.columns:
         requests = requests[requests["ok"].astype(bool)]
     measured = requests.groupby("config")["latency_s"].agg(["mean", "count", lambda x: x.quantile(0.95)])
@@ -202,39 +159,19 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
         parts = requests.assign(other_s=requests["latency_s"] - requests["compute_s"]).groupby("config")
         measured["measured_compute_s"] = parts["compute_s"].mean()
         measured["measured_network_s"] = parts["other_s"].mean()
-    factors = _speed_factors(run["speeds"], world)  # node speeds as probed next to the measurements
+    factors = _speed_factors(run.speeds, world)  # node speeds as probed next to the measurements
     for node, factor in factors.items():
         world.nodes[node] = dataclasses.replace(world.nodes[node], speed=world.nodes[node].speed / factor)
     rows = []
-    for _, crow in run["configs"].iterrows():
+    for _, crow in run.configs.iterrows():
         config = str(crow["config"])
         if config not in measured.index:
             continue  # predicted but never measured: nothing to validate
         split = _split_of_row(crow, world, meta["resources"])
         used = {n: f for n, f in factors.items() if n in _computing_nodes(crow)}
-        n_requests = max(min_requests, int(measured.loc[config, "requests"]))
-        if meta.get("concurrency") is not None:
-            arrivals = {"kind": "closed", "concurrency": int(meta["concurrency"])}
-        else:
-            arrivals = {"kind": meta.get("arrivals", "poisson"), "rate_per_s": float(meta["rate_per_s"])}
-        arrivals["devices"] = devices
-        spec = simulation_from_dict({
-            "name": f"compare-{config}",
-            "topology": str(run["topology_path"]),
-            "profiles": str(Path(run_dir) / "profiles"),
-            "resources": meta["resources"],
-            "model": meta["model"],
-            "arrivals": arrivals,
-            "stop": {"requests": n_requests * len(senders)},
-            "seeds": list(seeds),
-            "service": "auto",
-            "reply": reply,
-            "policies": [{"kind": "static", "configuration": split.id, "name": config}],
-        })
-        sims = [run_one(world, spec, spec.policies[0], seed, record=True) for seed in seeds]
-        sim_compute = sum(sum(r[6] for r in x.records) / len(x.records) for x in sims) / len(sims)
-        sim_mean, sim_ci = mean_ci(r.summary["mean_s"] for r in sims)
-        sim_p95, _ = mean_ci(r.summary["p95_s"] for r in sims)
+        n_requests = max(min_requests, int(measured.loc[config, "requests"])) * len(senders)
+        sim = _simulate(world, run, config, split, n_requests, devices, seeds, reply)
+        sim_mean, sim_ci, sim_p95, sim_compute = sim["mean_s"], sim["ci95_s"], sim["p95_s"], sim["compute_s"]
         m = float(measured.loc[config, "measured_s"])
         profile_predicted = float(crow["predicted_s"])
         adjusted = crow.get("predicted_adjusted_s")
@@ -260,7 +197,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
             "simulated_compute_s": sim_compute,
             "measured_network_s": float(measured.loc[config, "measured_network_s"]) if has_parts else math.nan,
             "simulated_network_s": sim_mean - sim_compute,
-            "stable": all(r.summary["stable"] for r in sims),
+            "stable": sim["stable"],
         })
     if not rows:
         raise RunFolderError(f"{run_dir}: no configuration of configs.parquet has measured requests in requests.parquet")
@@ -269,7 +206,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
 
 def write_compare(table, out_dir: Path) -> list[Path]:
     """compare.csv, compare.parquet and compare.png (grouped bars: measured, simulated, predicted)."""
-    import numpy as np
+    import numpy as np  # with matplotlib, only when a plot is written
 
     from scission.plots import pyplot
 

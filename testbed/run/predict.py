@@ -1,0 +1,90 @@
+"""Which configurations a run measures: scission's top k plus the native ones, each once, labelled (pure).
+
+Natives are ``<tier>-only`` for every tier of the topology that has a profiled node: all blocks on the
+first resource of that tier, the device holding the input (and sending it on when it runs nothing). A
+native whose resource the device has no link to (a chain such as device -> gateway -> edge -> cloud) cannot
+be deployed: it is listed in ``Prediction.unreachable`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scission.network import NetworkLink, NetworkTable
+from scission.partition import build_problem
+from scission.problem import Configuration, evaluate
+from scission.profiles import Profile
+from scission.search import search
+from testbed.errors import RunFailed, translated
+
+__all__ = ["Chosen", "Prediction", "choose_device", "network_from_probes", "predict"]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A configuration to measure and its label ('top-1', 'edge-only', ...)."""
+
+    label: str
+    config: Configuration
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What to measure, in order, and the native labels left out because the device has no link to them."""
+
+    chosen: list[Chosen]
+    unreachable: tuple[str, ...] = ()
+
+
+def network_from_probes(probes: Sequence) -> NetworkTable:
+    """A network table from link probes (measured RTT in ms, bandwidth in Mbit/s); unmeasured ones are left out."""
+    links = [NetworkLink(p.a, p.b, p.measured_rtt_ms, p.measured_mbps) for p in probes
+             if p.measured_mbps is not None and p.measured_rtt_ms is not None]
+    return NetworkTable(links)
+
+
+def choose_device(device_nodes: Sequence[str], topology_name: str, wanted: str | None) -> str:
+    """The device that sends the requests: ``wanted`` when given (it must be a device node), else the first."""
+    if not device_nodes:
+        raise RunFailed(f"topology {topology_name} has no node of its first tier (the device)")
+    if wanted is not None:
+        if wanted not in device_nodes:
+            raise RunFailed(f"device {wanted!r} is not a device node of {topology_name} ({', '.join(device_nodes)})")
+        return wanted
+    return device_nodes[0]
+
+
+def predict(profiles: Sequence[Profile], network: NetworkTable, model: str, device: str, tiers: Sequence[str],
+            top_k: int, native: bool) -> Prediction:
+    """Top k by scission's search over the ordered ``tiers`` plus the native configurations, each once.
+
+    Only ``device``'s profile stands for the first tier (the other devices send no requests).
+    """
+    mine = [p for p in profiles if p.resource.tier != tiers[0] or p.resource.name == device]
+    with translated(RunFailed, f"predicting {model}"):
+        input_bytes = next((p.models[model].input_bytes for p in mine if model in p.models), None)
+        problem = build_problem(mine, network, model, tuple(tiers), input_bytes=input_bytes or 0)
+        chosen = [Chosen(f"top-{i}", c) for i, c in enumerate(search(problem, top_k), 1)]
+        unreachable = []
+        if native:
+            n = problem.block_count
+            for index, tier in enumerate(problem.tiers):
+                if not tier.candidates:
+                    continue
+                if index and (device, tier.candidates[0].name) not in problem.network:
+                    unreachable.append(f"{tier.name}-only")
+                    continue
+                resources: list[str | None] = [None] * len(problem.tiers)
+                counts = [0] * len(problem.tiers)
+                resources[0] = device
+                resources[index] = tier.candidates[0].name
+                counts[index] = n
+                config = evaluate(problem, resources, counts)
+                if all(config.key != c.config.key for c in chosen):
+                    chosen.append(Chosen(f"{tier.name}-only", config))
+    return Prediction(chosen, tuple(unreachable))

@@ -1,0 +1,258 @@
+"""`testbed run`: bring a topology up, benchmark every node in place, probe, predict, measure, bring it down.
+
+Steps, in order: up -> start agents -> benchmark (scission benchmark inside each container, under its
+CPU limit) -> probe links -> predict with scission's search on the measured RTT and bandwidth -> deploy
+each configuration (top k + native) and time N requests end to end -> down (always, even after a
+failure or Ctrl-C). The folder is checkpointed as the run goes, so a failed run keeps what it measured.
+
+The emulation and the agents are injected (`Emulated`, `testbed.run.agents.Agents`): the real ones by
+default, fakes in the fast tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from emulator.emulation import Emulation
+from emulator.topology import TopologySpec, load_topology
+from scission.problem import Configuration
+from testbed.errors import AgentError, RunFailed, RunFolderError, translated
+from testbed.run.agents import AgentClient, Agents, RequestRecord
+from testbed.run.folder import RunFolder
+from testbed.run.predict import Chosen, choose_device, network_from_probes, predict
+from testbed.run.results import RunResults
+from testbed.run.spec import ExperimentSpec, FaultSpec
+
+__all__ = ["Emulated", "Segment", "plan_segments", "run_experiment", "split_requests"]
+
+log = logging.getLogger(__name__)
+StepFn = Callable[[str, str], None]
+
+
+class Emulated(Protocol):
+    """What a run needs of a running emulation (``emulator.emulation.Emulation`` is one)."""
+
+    def exec(self, node: str, argv: Sequence[str], *, detach: bool = False) -> tuple[int, str]: ...
+
+    def address(self, node: str, peer: str) -> str: ...
+
+    def probe(self) -> list: ...
+
+    def stop_node(self, node: str) -> None: ...
+
+    def cut_link(self, a: str, b: str) -> None: ...
+
+    def down(self) -> None: ...
+
+
+UpFn = Callable[[TopologySpec], Emulated]
+AgentsFn = Callable[[Emulated, TopologySpec], Agents]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Requests ``lo``..``hi - 1`` of a configuration, sent after applying the faults at ``faults`` (indices)."""
+
+    lo: int
+    hi: int
+    faults: tuple[int, ...] = ()
+
+
+def split_requests(total: int, rounds: int) -> list[int]:
+    """Requests per round: ``total`` spread over at most ``rounds`` rounds, the first ones one larger."""
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
+
+
+def plan_segments(first: int, count: int, faults: Sequence[FaultSpec], position: int, label: str,
+                  applied: Collection[int]) -> list[Segment]:
+    """One round of a configuration's requests (first..first + count - 1), cut where a scripted fault of
+    this configuration (by 1-based position or label) not yet applied is due."""
+    mine = [i for i, f in enumerate(faults) if f.applies_to(position, label) and i not in applied]
+    bounds = sorted({first, first + count} | {faults[i].after_requests for i in mine
+                                              if first <= faults[i].after_requests < first + count})
+    segments, taken = [], set()
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        due = tuple(i for i in mine if i not in taken and faults[i].after_requests <= lo)
+        taken.update(due)
+        segments.append(Segment(lo, hi, due))
+    return segments
+
+
+def _apply_fault(emu: Emulated, fault: FaultSpec) -> str:
+    with translated(RunFailed, f"fault {fault.action}"):
+        if fault.action == "stop-node":
+            emu.stop_node(fault.node)
+            return f"stopped node {fault.node}"
+        emu.cut_link(*fault.link)
+    return f"cut link {fault.link[0]}-{fault.link[1]}"
+
+
+class _Run:
+    """One run's state between the steps: the spec, the emulation, the agents, the results and the folder."""
+
+    def __init__(self, spec: ExperimentSpec, topology: TopologySpec, device: str, results: RunResults,
+                 folder: RunFolder, emu: Emulated, agents: Agents, step: StepFn):
+        self.spec, self.topology, self.device = spec, topology, device
+        self.results, self.folder, self.emu, self.agents, self.step = results, folder, emu, agents, step
+
+    def speed(self, node: str, model: str) -> float | None:
+        """Median chained-pass time of the whole model on ``node`` now (None when the probe fails)."""
+        try:
+            return self.agents.speed(node, model, self.spec.speed_probe_passes, self.spec.seed)
+        except AgentError as exc:
+            log.info("speed probe: %s", exc)
+            return None
+
+    def benchmark(self, model: str) -> None:
+        for node in self.topology.nodes:
+            self.step("benchmark", f"{model} on {node.name} ({node.cpus:g} cpus)")
+            try:
+                reply = self.agents.benchmark(node.name, model, self.spec.repeats, node.tier)
+            except AgentError as exc:
+                raise RunFailed(f"benchmark of {model} on {node.name}: {exc}") from None
+            self.folder.write_profile_files(model, reply.files)
+            try:
+                self.results.set_profiles(model, self.folder.read_profiles(model), node.name, reply.wall_s)
+            except RunFolderError as exc:
+                self.results.warn(f"profiles.parquet leaves out {model}: {exc}")
+            if self.spec.speed_probe_passes:
+                # The reference is the benchmark's own chained passes (what the profile says); a probe right
+                # after it shows how the agent's passes compare at that moment.
+                self.results.set_speed_reference(model, node.name, reply.chained_pass_s, self.speed(node.name, model))
+            self.folder.checkpoint(self.results)
+
+    def deploy(self, model: str, config: Configuration) -> None:
+        """Load each node's stage, downstream first (the device always holds the input)."""
+        path = [p for i, p in enumerate(config.placements) if i == 0 or p.runs]
+        for index in range(len(path) - 1, -1, -1):
+            p = path[index]
+            nxt = path[index + 1].resource if index + 1 < len(path) else None
+            first, last = (p.first_block, p.last_block) if p.runs else (0, -1)
+            self.agents.load(p.resource, model, first, last, self.spec.seed, nxt)
+
+    def probe_nodes(self, model: str, chosen: Chosen, round_index: int) -> None:
+        """Probe the speed of every node that computes in the configuration, next to this round's requests."""
+        probes = [(p.resource, self.speed(p.resource, model)) for p in chosen.config.placements
+                  if p.runs and p.resource is not None]
+        self.results.add_speeds(model, chosen.id, chosen.label, round_index, probes)
+
+    def measure(self, model: str, chosen: list[Chosen]) -> bool:
+        """Time every configuration in interleaved rounds (deploy, warm up, a few requests each), so slow drift
+        on the host falls on all configurations alike. Returns True when the run must stop (on_failure: stop)."""
+        spec, results = self.spec, self.results
+        stop_on_failure = spec.on_failure == "stop"
+        done = {c.id: 0 for c in chosen}
+        applied: set[int] = set()
+        failed: set[str] = set()
+        rounds = split_requests(spec.requests, spec.rounds)
+        for round_index, per_round in enumerate(rounds, start=1):
+            for position, c in enumerate(chosen, start=1):
+                if c.id in failed:
+                    continue
+                self.step("measure", f"{model} round {round_index}/{len(rounds)} {c.label} {c.id}")
+                try:
+                    stop = self._measure_round(model, c, position, round_index, per_round, done, applied)
+                except AgentError as exc:  # deploy, warm-up or drive: this configuration is done for
+                    results.add_failure(model, c.id, f"{c.label} {c.id}: {exc}")
+                    failed.add(c.id)
+                    stop = stop_on_failure
+                self.folder.checkpoint(results)
+                if stop:
+                    return True
+        return False
+
+    def _measure_round(self, model: str, c: Chosen, position: int, round_index: int, per_round: int,
+                       done: dict[str, int], applied: set[int]) -> bool:
+        spec, results = self.spec, self.results
+        self.deploy(model, c.config)
+        if spec.warmup_requests and round_index == 1:  # later rounds find kernels and connections warm
+            self.agents.drive(self.device, spec.warmup_requests, spec.request_timeout_s)
+        if spec.speed_probe_passes:
+            self.probe_nodes(model, c, round_index)
+        for segment in plan_segments(done[c.id], per_round, spec.faults, position, c.label, applied):
+            for index in segment.faults:
+                applied.add(index)
+                results.add_event(model, c.id, _apply_fault(self.emu, spec.faults[index]))
+            records = self.agents.drive(self.device, segment.hi - segment.lo, spec.request_timeout_s,
+                                        stop_on_failure=spec.on_failure == "stop")
+            records = [_renumbered(r, segment.lo) for r in records]
+            done[c.id] = segment.lo + len(records)
+            results.add_requests(model, c.id, c.label, records)
+            if spec.on_failure == "stop" and any(not r.ok for r in records):
+                return True
+        return False
+
+
+def _renumbered(record: RequestRecord, offset: int) -> RequestRecord:
+    """A drive call numbers its requests from 0; the tables number them from 1 within the configuration."""
+    return replace(record, request=offset + record.request + 1)
+
+
+def _default_up(image: str | None) -> UpFn:
+    def up(topology: TopologySpec) -> Emulated:
+        return Emulation.up(topology, image=image) if image else Emulation.up(topology)
+
+    return up
+
+
+def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | None = None,
+                   image: str | None = None, *, up: UpFn | None = None, agents: AgentsFn | None = None
+                   ) -> RunResults:
+    """Run every step; the topology is always brought down. Returns what was measured.
+
+    ``up`` brings the topology up (default `Emulation.up`, with ``image`` when given); ``agents`` makes the
+    agent client for the emulation (default `AgentClient`). Emulator errors become RunFailed.
+    """
+    step = on_step or (lambda s, detail: None)
+    with translated(RunFailed, f"topology {spec.topology}"):
+        topology = load_topology(spec.topology)
+    device = choose_device([n.name for n in topology.nodes if n.tier == topology.tiers[0]], topology.name,
+                           spec.device)
+    results = RunResults(spec, topology, device)
+    folder = RunFolder(out_dir)
+    folder.checkpoint(results)
+    emu = None
+    try:
+        step("up", f"topology {topology.name}")
+        with translated(RunFailed, f"bringing {topology.name} up"):
+            emu = (up or _default_up(image))(topology)
+        run = _Run(spec, topology, device, results, folder, emu, (agents or AgentClient)(emu, topology), step)
+        step("agents", "starting one agent per node")
+        run.agents.start()
+        for model in spec.models:
+            run.benchmark(model)
+        step("probe", "echo RTT and bulk throughput on every link direction")
+        with translated(RunFailed, f"probing the links of {topology.name}"):
+            probes = emu.probe()
+        results.set_probes(probes)
+        network = network_from_probes(probes)
+        for model in spec.models:
+            step("predict", model)
+            prediction = predict(folder.read_profiles(model), network, model, device, topology.tiers, spec.top_k,
+                                 spec.native)
+            for label in prediction.unreachable:
+                results.note(f"{model}: {label} left out: the device has no link to that tier")
+            results.set_configs(model, prediction.chosen)
+            folder.checkpoint(results)
+            if run.measure(model, prediction.chosen):
+                break
+    except KeyboardInterrupt:
+        results.fail("interrupted by the user")
+        raise
+    except Exception as exc:  # recorded in the folder, then raised as it was
+        results.fail(f"run failed: {exc}")
+        raise
+    finally:
+        if emu is not None:
+            step("down", f"topology {topology.name}")
+            try:
+                emu.down()
+            except Exception as exc:  # never mask the run's own error; say it instead
+                log.error("bringing %s down failed: %s", topology.name, exc)
+        folder.finish(results)
+    return results

@@ -1,0 +1,179 @@
+"""`testbed run` against a fake emulation and fake agents: steps, rounds, faults, on_failure, the folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from run_fakes import fake_run, write_experiment, write_topology
+
+import testbed.run.folder as folder_module
+from testbed.errors import ExperimentFileError, RunFolderError
+from testbed.run.runner import Segment, plan_segments, split_requests
+from testbed.run.spec import FaultSpec, experiment_from_dict, load_experiment
+
+
+def _spec(tmp_path, tiers=("device", "edge", "cloud"), **extra):
+    return load_experiment(write_experiment(tmp_path, write_topology(tmp_path, tiers), **extra))
+
+
+def test_requests_spread_over_rounds_the_first_ones_larger():
+    assert split_requests(7, 3) == [3, 2, 2]
+    assert split_requests(2, 5) == [1, 1]  # never an empty round
+    assert split_requests(4, 1) == [4]
+
+
+@pytest.mark.parametrize(("first", "count", "faults", "applied", "expected"), [
+    (0, 5, [], set(), [Segment(0, 5)]),
+    (0, 5, [FaultSpec(config=1, after_requests=2, action="stop-node", node="cloud")], set(),
+     [Segment(0, 2), Segment(2, 5, (0,))]),
+    (0, 5, [FaultSpec(config="top-1", after_requests=0, action="stop-node", node="cloud")], set(),
+     [Segment(0, 5, (0,))]),
+    (3, 2, [FaultSpec(config=1, after_requests=1, action="stop-node", node="cloud")], set(),
+     [Segment(3, 5, (0,))]),  # due in an earlier round: applied before this round's first request
+    (0, 5, [FaultSpec(config=1, after_requests=2, action="stop-node", node="cloud")], {0}, [Segment(0, 5)]),
+    (0, 5, [FaultSpec(config=2, after_requests=2, action="stop-node", node="cloud")], set(), [Segment(0, 5)]),
+    (0, 6, [FaultSpec(config=1, after_requests=4, action="cut-link", link=("a", "b")),
+            FaultSpec(config="top-1", after_requests=2, action="stop-node", node="x")], set(),
+     [Segment(0, 2), Segment(2, 4, (1,)), Segment(4, 6, (0,))]),
+])
+def test_a_round_is_cut_where_a_fault_of_its_configuration_is_due(first, count, faults, applied, expected):
+    assert plan_segments(first, count, faults, 1, "top-1", applied) == expected
+
+
+def test_the_spec_is_the_frozen_file_model_and_a_fault_names_its_target(tmp_path):
+    topology = write_topology(tmp_path)
+    spec = experiment_from_dict({"topology": topology.name, "models": ["MobileNetV2"]}, tmp_path)
+    assert spec.topology == topology.resolve() and spec.models == ("mobilenetv2",) and spec.name == "experiment"
+    with pytest.raises(ValidationError):
+        spec.requests = 3  # frozen
+    with pytest.raises(ExperimentFileError, match="stop-node needs node"):
+        experiment_from_dict({"topology": str(topology), "models": ["mobilenetv2"],
+                              "faults": [{"action": "stop-node"}]}, tmp_path)
+    with pytest.raises(ExperimentFileError, match="does not exist"):
+        experiment_from_dict({"topology": "missing.yaml", "models": ["mobilenetv2"]}, tmp_path)
+
+
+def test_every_step_runs_and_rounds_interleave_the_configurations(tmp_path):
+    spec = _spec(tmp_path, requests=3, rounds=2, warmup_requests=1)
+    results, emu, agents = fake_run(spec, tmp_path / "out")
+    assert emu.is_down
+    kinds = [c[0] for c in agents.calls]
+    assert kinds[0] == "start" and kinds.count("benchmark") == 3
+    configs = results.configs["mobilenetv2"]
+    labels = list(configs["label"])
+    assert labels[0] == "top-1" and {"device-only", "edge-only", "cloud-only"} - set(labels) <= {
+        lab for lab in ("device-only", "edge-only", "cloud-only") if lab not in labels}
+    # Drives in order: per round, each configuration (warm-up only in round 1), then the next round.
+    drives = [c for c in agents.calls if c[0] == "drive"]
+    n = len(labels)
+    assert [d[2] for d in drives] == [1, 2] * n + [1] * n  # warm-up 1 + 2 requests, then 1 request in round 2
+    assert [d[1] for d in drives[2 * n:]] == [d[1] for d in drives[:2 * n:2]]  # round 2 keeps the order
+    requests = pd.read_parquet(tmp_path / "out" / "requests.parquet")
+    for _, part in requests.groupby("config"):
+        assert sorted(part["request"]) == [1, 2, 3]
+    assert (configs["requests_ok"] == 3).all() and configs["measured_s"].notna().all()
+    assert configs["predicted_adjusted_s"].notna().all()
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "done" and status["tiers"] == ["device", "edge", "cloud"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary[0]["prediction"] == "speed-adjusted" and summary[0]["configurations"] == n
+    replay = json.loads((tmp_path / "out" / "mobilenetv2" / "replay.json").read_text())
+    assert replay["device"] == "device" and replay["concurrency"] == 1
+
+
+def test_a_scripted_fault_fails_the_later_requests_of_its_configuration_only(tmp_path):
+    spec = _spec(tmp_path, requests=3, rounds=1, top_k=1,
+                 faults=[{"config": "cloud-only", "after_requests": 1, "action": "stop-node", "node": "cloud"}])
+    results, emu, _ = fake_run(spec, tmp_path / "out")
+    assert emu.stopped == {"cloud"}
+    requests = pd.read_parquet(tmp_path / "out" / "requests.parquet")
+    configs = results.configs["mobilenetv2"].set_index("label")
+    cloud = requests[requests.config == configs.loc["cloud-only", "config"]].sort_values("request")
+    assert cloud["ok"].tolist() == [True, False, False]
+    assert configs.loc["cloud-only", "requests_failed"] == 2
+    assert "timed out" in configs.loc["cloud-only", "error"]
+    assert [e["event"] for e in results.events] == ["stopped node cloud"]
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "done" and status["events"][0]["config"] == configs.loc["cloud-only", "config"]
+
+
+def test_on_failure_stop_ends_the_run_cleanly_at_the_first_failed_request(tmp_path):
+    spec = _spec(tmp_path, requests=3, rounds=1, top_k=1, on_failure="stop",
+                 faults=[{"config": 1, "after_requests": 1, "action": "stop-node", "node": "device"}])
+    results, emu, agents = fake_run(spec, tmp_path / "out")
+    configs = results.configs["mobilenetv2"]
+    assert emu.is_down
+    assert configs.iloc[0][["requests_ok", "requests_failed"]].tolist() == [1, 1]  # stop_on_failure: no third
+    assert (configs.iloc[1:]["requests_ok"] + configs.iloc[1:]["requests_failed"] == 0).all()
+    assert json.loads((tmp_path / "out" / "status.json").read_text())["status"] == "done"
+
+
+@pytest.mark.parametrize("on_failure", ["continue", "stop"])
+def test_a_failed_drive_call_is_that_configurations_failure(tmp_path, on_failure):
+    spec = _spec(tmp_path, requests=2, rounds=2, top_k=1, on_failure=on_failure, warmup_requests=0)
+    results, _, agents = fake_run(spec, tmp_path / "out", fail_drive=frozenset({"cloud"}))
+    configs = results.configs["mobilenetv2"].set_index("label")
+    assert "connection refused" in configs.loc["cloud-only", "error"]
+    assert configs.loc["cloud-only", "requests_ok"] == 0
+    assert any("cloud-only" in n and "connection refused" in n for n in results.notes)
+    others = configs.drop(index="cloud-only")
+    others = others[~others["config"].str.contains("cloud")]
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "done"
+    cloud_drives = [c for c in agents.calls if c[0] == "drive" and "cloud" in c[1]]
+    if on_failure == "continue":
+        assert (others["requests_ok"] == 2).all()  # every other configuration is measured in both rounds
+        assert len(cloud_drives) == sum("cloud" in c for c in configs["config"])  # a failed one is not retried
+    else:
+        order = list(configs.index)
+        after = order[order.index("cloud-only") + 1:]
+        assert (configs.loc[after, "requests_ok"] == 0).all()
+
+
+def test_tables_are_appended_and_a_checkpoint_writes_only_what_changed(tmp_path, monkeypatch):
+    written: list[str] = []
+    real = folder_module.atomic_write_parquet
+
+    def spy(frame, path):
+        written.append(str(path.relative_to(tmp_path / "out")))
+        return real(frame, path)
+
+    monkeypatch.setattr(folder_module, "atomic_write_parquet", spy)
+    spec = _spec(tmp_path, requests=4, rounds=4, top_k=1, speed_probe_passes=0)
+    results, _, _ = fake_run(spec, tmp_path / "out")
+    top = [w for w in written if "/" not in w]
+    assert top.count("probes.parquet") == 1  # set once, never rewritten by the request rounds
+    assert top.count("profiles.parquet") == 3  # once per benchmarked node
+    assert "speeds.parquet" not in top
+    rounds = 4 * len(results.configs["mobilenetv2"])
+    assert top.count("requests.parquet") == rounds  # one checkpoint per configuration and round
+    assert len(results.rows["requests"]) == rounds
+    assert pd.read_parquet(tmp_path / "out" / "requests.parquet").shape[0] == rounds
+
+
+def test_an_unreadable_profile_is_said_not_skipped(tmp_path, caplog):
+    spec = _spec(tmp_path)
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(RunFolderError):
+        fake_run(spec, tmp_path / "out", broken_profile="edge")
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert any(n.startswith("profiles.parquet leaves out mobilenetv2") for n in status["notes"])
+    assert any("profiles.parquet leaves out" in r.getMessage() for r in caplog.records)
+    assert status["status"] == "failed"
+
+
+def test_four_tiers_run_end_to_end_on_the_fakes(tmp_path):
+    spec = _spec(tmp_path, tiers=("device", "gateway", "edge", "cloud"), requests=2, rounds=2, top_k=1)
+    results, _, _ = fake_run(spec, tmp_path / "out")
+    configs = pd.read_parquet(tmp_path / "out" / "configs.parquet")
+    for tier in ("device", "gateway", "edge", "cloud"):
+        assert {f"{tier}_first_block", f"{tier}_last_block", f"{tier}_node", f"{tier}_compute_s"} <= set(configs)
+    assert {"device-only", "gateway-only"} <= set(configs["label"]) or "top-1" in set(configs["label"])
+    assert (configs["requests_ok"] == 2).all()
+    assert any("edge-only left out" in n for n in results.notes)
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["tiers"] == ["device", "gateway", "edge", "cloud"] and status["status"] == "done"
