@@ -11,6 +11,8 @@ TestbedError
  +-- RunFolderError          a `testbed run` results folder lacks a file or column `compare` needs
  +-- RunFailed               a measured run cannot go on (an agent did not start, a deploy or benchmark failed)
  +-- AgentError              a node agent gave no usable reply
+ +-- ProtocolError           a frame breaks the agent's wire format (``fatal``: the stream is lost)
+      +-- ConnectionClosed      the peer closed the connection
 
 Errors of the other packages (``ScissionError``, ``EmulatorError``) become testbed errors only through
 ``translated`` below, so every such translation is written once.
@@ -24,8 +26,10 @@ from contextlib import contextmanager
 __all__ = [
     "AgentError",
     "ConfigurationError",
+    "ConnectionClosed",
     "ExperimentFileError",
     "InputFileError",
+    "ProtocolError",
     "ResourceMissing",
     "RunFailed",
     "RunFolderError",
@@ -84,6 +88,19 @@ class RunFailed(TestbedError):
 
 class AgentError(TestbedError):
     pass
+
+
+class ProtocolError(TestbedError):
+    """A frame that breaks the wire format; ``fatal`` when the stream can no longer be trusted."""
+
+    def __init__(self, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.fatal = fatal
+
+
+class ConnectionClosed(ProtocolError):
+    def __init__(self, message: str = "peer closed the connection"):
+        super().__init__(message, fatal=True)
 
 
 @contextmanager

@@ -21,23 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from testbed.errors import ConnectionClosed, ProtocolError
+
 MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
 ALLOWED_DTYPES = frozenset({"float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool"})
 _LEN = struct.Struct(">I")
-
-
-class ProtocolError(Exception):
-    """A frame that breaks the wire format; ``fatal`` when the stream can no longer be trusted."""
-
-    def __init__(self, message: str, fatal: bool = False):
-        super().__init__(message)
-        self.fatal = fatal
-
-
-class ConnectionClosed(ProtocolError):
-    def __init__(self, message: str = "peer closed the connection"):
-        super().__init__(message, fatal=True)
 
 
 @dataclass(frozen=True)
