@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from scission.files import atomic_write_text
 from testbed.run.folder import is_replay_folder
 from testbed.run.summary import figure_rows
 
@@ -27,6 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--experiments", nargs="*", default=["run-wifi", "run-wired"])
     parser.add_argument("--out", default=str(REPO / "results" / "targets"))
+    parser.add_argument("--results", default="testbed_targets",
+                        help="file stem in benchmarks/results/ (a run of one experiment can keep the full table)")
     parser.add_argument("--reuse", action="store_true",
                         help="do not run: summarise and compare the run folders already in --out")
     args = parser.parse_args()
@@ -38,7 +41,7 @@ def main() -> None:
             if not (out / "summary.json").exists():
                 print(f"--reuse: {out} holds no finished run (no summary.json)", file=sys.stderr)
                 sys.exit(2)
-            previous = REPO / "benchmarks" / "results" / "testbed_targets.json"
+            previous = REPO / "benchmarks" / "results" / f"{args.results}.json"
             earlier = json.loads(previous.read_text())["runs"] if previous.exists() else {}
             runs[name] = earlier.get(name, {"exit": 0, "wall_s": float("nan")})
         else:
@@ -62,11 +65,14 @@ def main() -> None:
     results = {"runs": runs, "summary": rows, "compare": compares, "load_average": os.getloadavg()}
     target = REPO / "benchmarks" / "results"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "testbed_targets.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    atomic_write_text(target / f"{args.results}.json", json.dumps(results, indent=2, default=str) + "\n")
 
     md = ["# testbed run: predicted against measured", "",
-          "Produced by `.venv/bin/python benchmarks/testbed_targets.py` (runs `testbed run` on "
-          "experiments/run-wifi.yaml and run-wired.yaml, then `testbed compare` per model).", "",
+          "Produced by `.venv/bin/python benchmarks/testbed_targets.py"
+          + ("" if args.experiments == ["run-wifi", "run-wired"] else f" --experiments {' '.join(args.experiments)}")
+          + (f" --results {args.results}" if args.results != "testbed_targets" else "")
+          + f"` (runs `testbed run` on {', '.join(f'experiments/{n}.yaml' for n in args.experiments)}, then "
+          "`testbed compare` per model).", "",
           "Speed-adjusted = the profile's prediction with each computing node's share scaled by the median, over "
           "the compute-speed probes next to the measurements, of probe / the benchmark's median chained pass; "
           "profile only = unscaled.", "",
@@ -94,7 +100,7 @@ def main() -> None:
     md.append("")
     md.append(f"Host load average at the end: {os.getloadavg()[0]:.2f}. Run wall times: "
               + ", ".join(f"{k} {v['wall_s']:.0f} s (exit {v['exit']})" for k, v in runs.items()))
-    (target / "testbed_targets.md").write_text("\n".join(md) + "\n")
+    atomic_write_text(target / f"{args.results}.md", "\n".join(md) + "\n")
     print("\n".join(md))
     sys.exit(0 if all(v["exit"] == 0 for v in runs.values()) else 1)
 
