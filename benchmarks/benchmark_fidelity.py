@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from scission.benchmark import host, models
 from scission.benchmark.session import run_job
 from scission.benchmark.worker import Job
+from scission.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATIO_RANGE = (0.9, 1.1)
@@ -160,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     results.mkdir(parents=True, exist_ok=True)
     payload = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "repeats": args.repeats,
                "elapsed_s": elapsed_s, "host": meta, "models": rows}
-    (results / "benchmark_fidelity.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    (results / "benchmark_fidelity.md").write_text(_markdown(rows, meta, args.repeats, elapsed_s), encoding="utf-8")
+    atomic_write_text(results / "benchmark_fidelity.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(results / "benchmark_fidelity.md", _markdown(rows, meta, args.repeats, elapsed_s))
     print(_markdown(rows, meta, args.repeats, elapsed_s))
     return 0
 

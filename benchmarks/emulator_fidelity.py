@@ -30,6 +30,7 @@ from emulator.capabilities import detect  # noqa: E402
 from emulator.docker_backend import engine_info  # noqa: E402
 from emulator.image import build_node_image  # noqa: E402
 from emulator.topology import topology_from_dict  # noqa: E402
+from scission.files import atomic_write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 NAME = "bench-fidelity"
@@ -175,8 +176,8 @@ def main() -> int:
         and cpu["within_target"],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "emulator_fidelity.json").write_text(json.dumps(result, indent=1))
-    (RESULTS / "emulator_fidelity.md").write_text(_markdown(result))
+    atomic_write_text(RESULTS / "emulator_fidelity.json", json.dumps(result, indent=1))
+    atomic_write_text(RESULTS / "emulator_fidelity.md", _markdown(result))
     print(_markdown(result))
     return 0
 

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scission.bruteforce import brute_force  # noqa: E402
+from scission.files import atomic_write_text  # noqa: E402
 from scission.network import NetworkLink, NetworkTable  # noqa: E402
 from scission.problem import Candidate, Problem, Tier  # noqa: E402
 from scission.search import search  # noqa: E402
@@ -87,7 +88,7 @@ def main() -> None:
     }
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "search_speed.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "search_speed.json", json.dumps(results, indent=2) + "\n")
     md = [
         "# Search speed",
         "",
@@ -102,7 +103,7 @@ def main() -> None:
         f"| same, slowest | {max(walls):.3f} s |",
         "",
     ]
-    (out / "search_speed.md").write_text("\n".join(md))
+    atomic_write_text(out / "search_speed.md", "\n".join(md))
     print("\n".join(md))
 
 

@@ -18,6 +18,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scission.files import atomic_write_text  # noqa: E402
 from testbed.sweep.runner import run_sweep  # noqa: E402
 from testbed.sweep.spec import load_sweep  # noqa: E402
 
@@ -47,12 +48,12 @@ def main() -> None:
     results = {"points": 16, "requests_per_point_and_policy": 60_000, "cores": os.cpu_count(),
                "wall_s": {str(k): v for k, v in walls.items()}, "speedup_2_vs_1": speedup}
     out_dir = REPO / "benchmarks" / "results"
-    (out_dir / "sweep_scaling.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out_dir / "sweep_scaling.json", json.dumps(results, indent=2) + "\n")
     md = ["# Sweep scaling", "", "Produced by `.venv/bin/python benchmarks/sweep_scaling.py` (16 CPU-bound simulated "
           "points, 4 policies x 60,000 requests each).", "", "| workers | wall (s) |", "|---|---|",
           f"| 1 | {walls[1]:.1f} |", f"| 2 | {walls[2]:.1f} |", "", f"Speed-up with 2 workers: **{speedup:.2f}x** "
           f"(target >= 1.7x on {os.cpu_count()} cores).", ""]
-    (out_dir / "sweep_scaling.md").write_text("\n".join(md))
+    atomic_write_text(out_dir / "sweep_scaling.md", "\n".join(md))
     print("\n".join(md))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scission.files import atomic_write
 from scission.problem import Configuration, Problem
 
 TIER_COLOURS = ["tab:red", "tab:green", "tab:blue", "tab:purple", "tab:orange", "tab:brown"]
@@ -21,6 +22,16 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Write a figure atomically (the format from the file's suffix) and free it."""
+    path = Path(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi))
+    finally:
+        pyplot().close(fig)
+    return path
 
 
 def plot_configuration(problem: Problem, config: Configuration, path: str | Path, title: str = "") -> Path:
@@ -67,8 +78,4 @@ def plot_configuration(problem: Problem, config: Configuration, path: str | Path
     heading = title or "best configuration"
     ax.set_title(f"{heading}: {config.latency_s:.4f} s, {config.transfer_bytes / 1e6:.4f} MB sent")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scission.files import atomic_write, atomic_write_parquet
 from testbed.errors import RunFolderError, TestbedError
 from testbed.run.folder import ReplayFolder, read_replay
 from testbed.run.speeds import speed_factors
@@ -208,14 +209,14 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     """compare.csv, compare.parquet and compare.png (grouped bars: measured, simulated, predicted)."""
     import numpy as np  # with matplotlib, only when a plot is written
 
-    from scission.plots import pyplot
+    from scission.plots import pyplot, save_figure
 
     plt = pyplot()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "compare.csv", index=False)
-    table.to_parquet(out / "compare.parquet", index=False)
+    atomic_write(out / "compare.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write_parquet(table, out / "compare.parquet")
     x = np.arange(len(table))
     w = 0.27
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(table) + 2), 4.5))
@@ -227,6 +228,5 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     ax.set_title(f"simulated vs predicted vs measured (±{TOLERANCE_PCT:g}% target for simulated)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "compare.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "compare.png")
     return [out / "compare.csv", out / "compare.parquet", out / "compare.png"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scission.files import atomic_write_text
 from testbed.errors import TestbedError
 from testbed.run.folder import report_parts
 from testbed.sweep import plots
@@ -144,6 +145,5 @@ def build_report(source: str | Path, out: str | Path | None = None) -> Path:
             + "\n".join(sections)
             + "</body></html>"
         )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(page, encoding="utf-8")
+    atomic_write_text(out_path, page)
     return out_path

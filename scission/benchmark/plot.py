@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scission.plots import pyplot
+from scission.plots import pyplot, save_figure
 from scission.profiles import ModelProfile, Resource
 
 
@@ -38,6 +38,4 @@ def plot_model(model: ModelProfile, resource: Resource, out_dir: str | Path) -> 
     ax.set_title(f"{model.model} on {resource.label} ({len(blocks)} blocks{suffix})", fontsize=9)
     fig.tight_layout()
     path = out / f"{resource.label}-{model.model}.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scission.plots import TIER_COLOURS, pyplot
+from scission.plots import TIER_COLOURS, pyplot, save_figure
 
 __all__ = ["best_prediction", "plot_breakdown", "plot_predicted_vs_measured"]
 
@@ -43,10 +43,7 @@ def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Path:
@@ -83,7 +80,4 @@ def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Pat
     ax.legend(handles=handles, fontsize=7)
     ax.set_title("where the time goes, per configuration")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from scission.files import atomic_write_text
 from testbed.errors import SweepError
 
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -158,7 +159,7 @@ class Applier:
         if self._topology is not None:
             work_dir.mkdir(parents=True, exist_ok=True)
             path = work_dir.resolve() / "topology.yaml"
-            path.write_text(yaml.safe_dump(self._topology, sort_keys=False))
+            atomic_write_text(path, yaml.safe_dump(self._topology, sort_keys=False))
             self.doc[self.topology_key] = str(path)
         return self.doc
 

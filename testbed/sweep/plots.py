@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scission.plots import pyplot
+from scission.plots import pyplot, save_figure
 from testbed.sim.stats import mean_ci
 from testbed.sweep.axes import AXES
 
@@ -76,11 +76,7 @@ def line_plot(table: pd.DataFrame, x: str, metric: str, path: str | Path, hue: s
     if hue and handles:
         fig.legend(handles, labels, loc="upper center", ncol=min(6, len(labels)), fontsize=8, title=hue)
     fig.tight_layout(rect=(0, 0, 1, 0.86 if hue else 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, title: str = "") -> Path:
@@ -101,8 +97,4 @@ def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, 
     fig.colorbar(image, ax=ax, label=metric)
     ax.set_title(title or metric, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
