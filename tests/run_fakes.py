@@ -1,8 +1,9 @@
 """Fakes for the run side's fast tests: an emulation and node agents in memory (no Docker, no TensorFlow).
 
 The fake agents hand out real `.scission` profile files (hand-built block times), follow the loaded data
-path on drive, and time each request as the sum of its blocks plus a fixed transfer per hop, so a fake
-run produces a folder that `testbed compare` and `testbed report` read like a real one.
+path on drive (relays included: a node loaded with an empty range computes nothing), and time each request
+as the sum of its blocks plus a fixed transfer per hop, so a fake run produces a folder that `testbed
+compare` and `testbed report` read like a real one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from emulator.errors import TopologyError
 from emulator.probe import ProbeResult
 from emulator.topology import load_topology
 from scission.profiles import Block, LatencyStats, ModelProfile, Resource, write_model
@@ -70,7 +72,11 @@ class FakeEmulation:
         raise AssertionError("the fake agents never exec")
 
     def address(self, node, peer):
-        return f"10.0.0.{[n.name for n in self.topology.nodes].index(node) + 1}"
+        """Node's address on its link to peer, as `Emulation.address` (which has one only where a link is)."""
+        link = self.topology.link(node, peer)
+        if link is None:
+            raise TopologyError(f"no link {node}-{peer} in topology {self.topology.name}")
+        return f"10.0.{self.topology.links.index(link)}.{[n.name for n in self.topology.nodes].index(node) + 1}"
 
     def probe(self):
         out = []
@@ -109,7 +115,9 @@ class FakeAgents:
         self.calls.append(("ping", node))
 
     def load(self, node, model, first_block, last_block, seed, next_node):
-        self.calls.append(("load", node, first_block, last_block, next_node))
+        """As `AgentClient.load`: the next hop is addressed on its link to ``node`` (so it must be a neighbour)."""
+        address = self.emu.address(next_node, node) if next_node is not None else None
+        self.calls.append(("load", node, first_block, last_block, next_node, address))
         self.stages[node] = (first_block, last_block, next_node)
 
     def _path(self, device):

@@ -42,7 +42,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def agents():
-    ports = {"device": _free_port(), "edge": _free_port()}
+    ports = {"device": _free_port(), "relay": _free_port(), "edge": _free_port()}
     procs = [subprocess.Popen([sys.executable, "-m", "testbed.agent", "--node", node, "--listen", "127.0.0.1",
                                "--port", str(port)], cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for node, port in ports.items()]
@@ -92,6 +92,35 @@ def test_split_inference_across_two_agents_matches_the_whole_model(agents, tiny_
     drive = call("drive", {"requests": 3, "timeout_s": 10}, agents["device"]).header
     assert drive["ok"] and len(drive["records"]) == 3
     assert all(r["ok"] and r["latency_s"] > 0 and len(r["hops"]) == 2 for r in drive["records"])
+
+
+@pytest.mark.tf
+def test_a_relay_forwards_an_intermediate_tensor_unchanged(agents, tiny_model):
+    import keras
+
+    from scission.benchmark.graph import analyse
+
+    model = keras.saving.load_model(tiny_model)
+    last = len(analyse(model).blocks) - 1
+    cut, tiny = 1, {"model": "tiny", "model_file": str(tiny_model)}
+    assert call("load", {**tiny, "first_block": cut + 1, "last_block": last}, agents["edge"]).header["ok"]
+    relay = call("load", {**tiny, "first_block": cut + 1, "last_block": cut,
+                          "next": f"127.0.0.1:{agents['edge']}"}, agents["relay"]).header
+    assert relay["ok"], relay
+    assert call("load", {**tiny, "first_block": 0, "last_block": cut,
+                         "next": f"127.0.0.1:{agents['relay']}"}, agents["device"]).header["ok"]
+    x = np.random.default_rng(1).standard_normal((1, 8, 8, 3)).astype("float32")
+    with socket.create_connection(("127.0.0.1", agents["device"]), timeout=30) as sock:
+        write_tensor(sock, {"op": "infer"}, x)
+        reply = read_frame(sock)
+    assert reply.header["ok"], reply.header
+    hops = reply.header["hops"]
+    assert [h["node"] for h in hops] == ["device", "relay", "edge"]
+    assert (hops[1]["first_block"], hops[1]["last_block"]) == (cut + 1, cut) and hops[1]["compute_s"] < 0.01
+    assert hops[1]["bytes_in"] == hops[2]["bytes_in"]  # the relay sends on what it received
+    np.testing.assert_allclose(reply.tensor(), model(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+    bad = call("load", {**tiny, "first_block": 2, "last_block": 0}, agents["relay"]).header
+    assert bad["ok"] is False and "block range 2-0 is outside" in bad["error"]
 
 
 @pytest.mark.tf

@@ -11,8 +11,10 @@ from pydantic import ValidationError
 from run_fakes import fake_run, write_experiment, write_topology
 
 import testbed.run.folder as folder_module
-from testbed.errors import ExperimentFileError, RunFolderError
-from testbed.run.runner import Segment, plan_segments, split_requests
+from scission.problem import Configuration, Placement
+from testbed.errors import ConfigurationError, ExperimentFileError, RunFolderError
+from testbed.run.predict import Routes
+from testbed.run.runner import Segment, Stage, plan_segments, plan_stages, split_requests
 from testbed.run.spec import FaultSpec, experiment_from_dict, load_experiment
 
 
@@ -172,8 +174,72 @@ def test_four_tiers_run_end_to_end_on_the_fakes(tmp_path):
     configs = pd.read_parquet(tmp_path / "out" / "configs.parquet")
     for tier in ("device", "gateway", "edge", "cloud"):
         assert {f"{tier}_first_block", f"{tier}_last_block", f"{tier}_node", f"{tier}_compute_s"} <= set(configs)
-    assert {"device-only", "gateway-only"} <= set(configs["label"]) or "top-1" in set(configs["label"])
-    assert (configs["requests_ok"] == 2).all()
-    assert any("edge-only left out" in n for n in results.notes)
+        assert f"{tier}:0-2" in set(configs["config"])  # every native, the chain's relays carry the others
+    assert (configs["requests_ok"] == 2).all() and configs["error"].isna().all()
+    assert not any("left out" in n for n in results.notes)
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["tiers"] == ["device", "gateway", "edge", "cloud"] and status["status"] == "done"
+
+
+CHAIN = ("device", "gateway", "edge", "cloud")
+
+
+def _config(counts: dict[str, int]) -> Configuration:
+    """A configuration over the chain's tiers running ``counts[tier]`` blocks on the node of that name."""
+    placements, first = [], 0
+    for tier in CHAIN:
+        n = counts.get(tier, 0)
+        block = (first, first + n - 1) if n else (-1, -1)
+        placements.append(Placement(tier, tier if n or tier == "device" else None, *block, *block, 0.0, 0.0))
+        first += n
+    return Configuration(0.0, 0.0, tuple(placements))
+
+
+@pytest.mark.parametrize(("counts", "expected"), [
+    ({"cloud": 3}, [Stage("device", 0, -1), Stage("gateway", 0, -1), Stage("edge", 0, -1), Stage("cloud", 0, 2)]),
+    ({"device": 1, "edge": 2}, [Stage("device", 0, 0), Stage("gateway", 1, 0), Stage("edge", 1, 2)]),
+    ({"device": 1, "gateway": 1, "cloud": 1},
+     [Stage("device", 0, 0), Stage("gateway", 1, 1), Stage("edge", 2, 1), Stage("cloud", 2, 2)]),
+    ({"device": 3}, [Stage("device", 0, 2)]),
+])
+def test_the_data_path_visits_every_relay_with_the_next_nodes_first_block(counts, expected):
+    stages = plan_stages(_config(counts), Routes(zip(CHAIN, CHAIN[1:], strict=False)))
+    assert stages == expected
+    assert [s.is_relay for s in stages] == [s.first_block > s.last_block for s in expected]
+
+
+def test_a_data_path_that_crosses_a_node_twice_is_that_configurations_error():
+    star = Routes([("gateway", "device"), ("gateway", "edge"), ("gateway", "cloud")])
+    with pytest.raises(ConfigurationError, match="device -> gateway -> edge -> gateway -> cloud visits gateway twice"):
+        plan_stages(_config({"device": 1, "edge": 1, "cloud": 1}), star)
+    assert [s.node for s in plan_stages(_config({"cloud": 3}), star)] == ["device", "gateway", "cloud"]
+
+
+def test_a_cloud_only_deploy_on_a_chain_loads_the_relays_downstream_first(tmp_path):
+    spec = _spec(tmp_path, tiers=CHAIN, requests=1, rounds=1, top_k=1, warmup_requests=0, speed_probe_passes=0)
+    results, emu, agents = fake_run(spec, tmp_path / "out")
+    configs = results.configs["mobilenetv2"].set_index("config")
+    position = list(configs.index).index("cloud:0-2")
+    loads = [c for c in agents.calls if c[0] in ("load", "drive")]
+    deploys, current = [], []
+    for call in loads:  # one deploy per configuration: its loads, then its drive
+        if call[0] == "drive":
+            deploys.append(current)
+            current = []
+        else:
+            current.append(call[1:])
+    address = emu.address
+    assert deploys[position] == [
+        ("cloud", 0, 2, None, None),
+        ("edge", 0, -1, "cloud", address("cloud", "edge")),
+        ("gateway", 0, -1, "edge", address("edge", "gateway")),
+        ("device", 0, -1, "gateway", address("gateway", "device")),
+    ]
+    hops = pd.read_parquet(tmp_path / "out" / "hops.parquet")
+    cloud = hops[hops.config == "cloud:0-2"].sort_values("hop")
+    assert cloud["node"].tolist() == list(CHAIN)
+    assert cloud["compute_s"].tolist()[:3] == [0.0, 0.0, 0.0] and cloud["compute_s"].iloc[3] > 0
+    requests = pd.read_parquet(tmp_path / "out" / "requests.parquet")
+    row = requests[requests.config == "cloud:0-2"].iloc[0]
+    assert row["ok"] and row["compute_s"] == pytest.approx(row["cloud_compute_s"])
+    assert (tmp_path / "out" / "plots" / "breakdown-mobilenetv2.png").exists()

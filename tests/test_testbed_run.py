@@ -194,7 +194,8 @@ def test_emulated_sweep_point_runs_a_real_experiment(tmp_path):
 def test_four_tiers_run_end_to_end(tmp_path):
     _engine_or_fail()
     doc = yaml.safe_load((REPO / "experiments" / "run-four-tier.yaml").read_text())
-    doc.update(topology=str(REPO / "topologies" / "four-tier.yaml"), request_timeout_s=30)
+    doc.update(topology=str(REPO / "topologies" / "four-tier.yaml"), request_timeout_s=30, repeats=2, requests=2,
+               rounds=2)
     experiment = tmp_path / "four.yaml"
     experiment.write_text(yaml.safe_dump(doc))
     out = tmp_path / "out"
@@ -203,10 +204,22 @@ def test_four_tiers_run_end_to_end(tmp_path):
     for tier in ("device", "gateway", "edge", "cloud"):
         assert {f"{tier}_first_block", f"{tier}_last_block", f"{tier}_node"} <= set(configs.columns)
     last = int(configs["device_last_block"].max())
-    assert {f"device:0-{last}", f"gateway:0-{last}"} <= set(configs["config"])
-    assert (configs["requests_ok"] == 3).all() and configs["measured_s"].notna().all()
+    natives = {f"{tier}:0-{last}" for tier in ("device", "gateway", "edge", "cloud")}
+    assert natives <= set(configs["config"])  # edge-only and cloud-only through the relays of the chain
+    assert (configs["requests_ok"] == 2).all() and configs["measured_s"].notna().all()
     status = json.loads((out / "status.json").read_text())
     assert status["status"] == "done" and status["tiers"] == ["device", "gateway", "edge", "cloud"]
-    assert any("edge-only left out" in n for n in status["notes"])
+    assert not any("left out" in n for n in status["notes"])
+    requests = pd.read_parquet(out / "requests.parquet")
+    assert requests["ok"].all()
     hops = pd.read_parquet(out / "hops.parquet")
-    assert set(hops["node"]) >= {"device", "gateway"}
+    cloud = hops[hops.config == f"cloud:0-{last}"]
+    for _, request in cloud.groupby("request"):
+        request = request.sort_values("hop")
+        assert request["node"].tolist() == ["device", "gateway", "edge", "cloud"]
+        relays = request.iloc[1:3]  # gateway and edge forward the input as it is
+        assert (relays["first_block"] == 0).all() and (relays["last_block"] == -1).all()
+        assert (relays["compute_s"] < 0.05).all() and (relays["transfer_in_s"] > 0).all()
+        assert relays["bytes_in"].nunique() == 1 and request["bytes_in"].iloc[3] == relays["bytes_in"].iloc[0]
+    predicted = configs.set_index("config")["predicted_s"]
+    assert predicted[f"cloud:0-{last}"] > 0 and predicted[f"edge:0-{last}"] > 0

@@ -2,7 +2,10 @@
 
 A node holds one *stage*: a model's block range and the next hop on the configuration's path. An
 ``infer`` request runs the stage's blocks on the tensor, forwards the result to the next hop and
-answers with the final output plus every hop's compute and transfer timings. ``drive`` makes the
+answers with the final output plus every hop's compute and transfer timings. An empty range
+(last_block = first_block - 1) makes the node a relay: it forwards the tensor that block first_block
+takes, unchanged. The reply comes back on the connection each hop was called on, so it retraces the
+path, relays included. ``drive`` makes the
 device the caller: it feeds the model's input through the path N times and records each request.
 ``benchmark`` runs ``scission benchmark`` in place (under this container's CPU limit) and returns the
 profile's files. Containers on one host share the kernel's monotonic clock, so a transfer is timed
@@ -49,7 +52,7 @@ PRECONNECT_TIMEOUT_S = 5.0
 class Stage:
     model: str
     first_block: int
-    last_block: int  # -1 with first_block 0 and no runners: the device forwards the input as it is
+    last_block: int  # first_block - 1, no runners: forward the tensor as it is (a relay, or an idle device)
     runners: list[Any]
     input_shape: tuple[int, ...]  # without the batch dimension
     next_host: str | None
@@ -129,9 +132,10 @@ class Agent:
         except Exception as exc:  # a model that cannot be built is the caller's problem, not the agent's end
             return error_reply(f"cannot load {model}: {exc}")
         blocks = analysis.blocks
-        if not (0 <= first <= len(blocks)) or last >= len(blocks) or (last >= 0 and last < first):
-            return error_reply(f"block range {first}-{last} is outside 0-{len(blocks) - 1} for {model}")
-        runners = [BlockRunner(b) for b in blocks[first:last + 1]] if last >= 0 else []
+        if not (0 <= first <= len(blocks)) or last >= len(blocks) or last < first - 1:
+            return error_reply(f"block range {first}-{last} is outside 0-{len(blocks) - 1} for {model} "
+                               f"(last = first - 1: no blocks, forward the tensor)")
+        runners = [BlockRunner(b) for b in blocks[first:last + 1]]
         if first == 0:
             input_shape = tuple(int(d) for d in loaded.model.inputs[0].shape[1:])
         else:

@@ -1,14 +1,20 @@
 """Which configurations a run measures: scission's top k plus the native ones, each once, labelled (pure).
 
 Natives are ``<tier>-only`` for every tier of the topology that has a profiled node: all blocks on the
-first resource of that tier, the device holding the input (and sending it on when it runs nothing). A
-native whose resource the device has no link to (a chain such as device -> gateway -> edge -> cloud) cannot
-be deployed: it is listed in ``Prediction.unreachable`` instead.
+first resource of that tier, the device holding the input (and sending it on when it runs nothing).
+
+Two nodes without a link between them (edge and cloud seen from the device of a chain device -> gateway
+-> edge -> cloud) talk through the nodes in between, along the fewest-hops route of the topology's links
+(`Routes`, the simulator's rule). The network table charges such a pair as scission charges a hop: the sum
+of the links' RTTs, and the bandwidth of store-and-forward through every relay, 1 / sum(1 / bandwidth).
+A native whose resource the device cannot reach at all (a disconnected topology) is listed in
+``Prediction.unreachable`` instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scission.network import NetworkLink, NetworkTable
@@ -18,7 +24,7 @@ from scission.profiles import Profile
 from scission.search import search
 from testbed.errors import RunFailed, translated
 
-__all__ = ["Chosen", "Prediction", "choose_device", "network_from_probes", "predict"]
+__all__ = ["Chosen", "Prediction", "Routes", "choose_device", "network_from_probes", "predict"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +41,67 @@ class Chosen:
 
 @dataclass(frozen=True)
 class Prediction:
-    """What to measure, in order, and the native labels left out because the device has no link to them."""
+    """What to measure, in order, and the native labels left out because the device cannot reach them."""
 
     chosen: list[Chosen]
     unreachable: tuple[str, ...] = ()
 
 
+class Routes:
+    """Fewest-hops routes over a topology's links, the simulator's rule (`testbed.sim.world.World.route`).
+
+    Breadth first from the sender, each node's neighbours taken in the order its links are listed; a node
+    keeps the first route that reaches it, so the route is the same on every call and on both sides.
+    """
+
+    def __init__(self, links: Iterable[tuple[str, str]]):
+        self._neighbours: dict[str, list[str]] = {}
+        for a, b in links:
+            for x, y in ((a, b), (b, a)):
+                around = self._neighbours.setdefault(x, [])
+                if y not in around:
+                    around.append(y)
+        self._from: dict[str, dict[str, tuple[str, ...]]] = {}
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self._neighbours)
+
+    def path(self, a: str, b: str) -> tuple[str, ...] | None:
+        """The nodes from ``a`` to ``b``, both included; None when no route joins them."""
+        if a not in self._from:
+            paths = {a: (a,)}
+            queue = deque([a])
+            while queue:
+                x = queue.popleft()
+                for y in self._neighbours.get(x, ()):
+                    if y not in paths:
+                        paths[y] = (*paths[x], y)
+                        queue.append(y)
+            self._from[a] = paths
+        return self._from[a].get(b)
+
+
 def network_from_probes(probes: Sequence) -> NetworkTable:
-    """A network table from link probes (measured RTT in ms, bandwidth in Mbit/s); unmeasured ones are left out."""
-    links = [NetworkLink(p.a, p.b, p.measured_rtt_ms, p.measured_mbps) for p in probes
-             if p.measured_mbps is not None and p.measured_rtt_ms is not None]
+    """A network table from link probes (measured RTT in ms, bandwidth in Mbit/s), one row per ordered pair.
+
+    A probed direction is its own row. Any other pair is composed along its route (`Routes` over the probed
+    links, in the probes' order, which is the topology's): RTT the sum of the links' RTTs, bandwidth
+    1 / sum(1 / bandwidth). A pair whose route has an unmeasured direction, or no route, is left out.
+    """
+    measured = {(p.a, p.b): (p.measured_rtt_ms, p.measured_mbps) for p in probes
+                if p.measured_mbps is not None and p.measured_rtt_ms is not None}
+    links = [NetworkLink(a, b, rtt_ms, mbps) for (a, b), (rtt_ms, mbps) in measured.items()]
+    routes = Routes((p.a, p.b) for p in probes)
+    for a in routes.nodes:
+        for b in routes.nodes:
+            path = routes.path(a, b)
+            if path is None or len(path) < 3:  # itself, or a direct link (its own row)
+                continue
+            hops = list(zip(path, path[1:], strict=False))
+            if all(hop in measured for hop in hops):
+                links.append(NetworkLink(a, b, sum(measured[h][0] for h in hops),
+                                         1 / sum(1 / measured[h][1] for h in hops)))
     return NetworkTable(links)
 
 

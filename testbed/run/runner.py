@@ -5,6 +5,11 @@ CPU limit) -> probe links -> predict with scission's search on the measured RTT 
 each configuration (top k + native) and time N requests end to end -> down (always, even after a
 failure or Ctrl-C). The folder is checkpointed as the run goes, so a failed run keeps what it measured.
 
+A configuration's data path runs from the device through each computing node in tier order; between two
+computing nodes without a link it visits every relay node on the fewest-hops route (`Routes`), each
+loaded with an empty block range, so it forwards the tensor unchanged (`plan_stages`). Replies retrace
+the path: every agent answers on the connection it was called on.
+
 The emulation and the agents are injected (`Emulated`, `testbed.run.agents.Agents`): the real ones by
 default, fakes in the fast tests.
 """
@@ -20,14 +25,14 @@ from typing import Protocol
 from emulator.emulation import Emulation
 from emulator.topology import TopologySpec, load_topology
 from scission.problem import Configuration
-from testbed.errors import AgentError, RunFailed, RunFolderError, translated
+from testbed.errors import AgentError, ConfigurationError, RunFailed, RunFolderError, translated
 from testbed.run.agents import AgentClient, Agents, RequestRecord
 from testbed.run.folder import RunFolder
-from testbed.run.predict import Chosen, choose_device, network_from_probes, predict
+from testbed.run.predict import Chosen, Routes, choose_device, network_from_probes, predict
 from testbed.run.results import RunResults
 from testbed.run.spec import ExperimentSpec, FaultSpec
 
-__all__ = ["Emulated", "Segment", "plan_segments", "run_experiment", "split_requests"]
+__all__ = ["Emulated", "Segment", "Stage", "plan_segments", "plan_stages", "run_experiment", "split_requests"]
 
 log = logging.getLogger(__name__)
 StepFn = Callable[[str, str], None]
@@ -60,6 +65,46 @@ class Segment:
     lo: int
     hi: int
     faults: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node on a configuration's data path and its blocks; ``last_block = first_block - 1``: none (a relay,
+    or the device when it runs nothing)."""
+
+    node: str
+    first_block: int
+    last_block: int
+
+    @property
+    def is_relay(self) -> bool:
+        return self.last_block < self.first_block
+
+
+def plan_stages(config: Configuration, routes: Routes) -> list[Stage]:
+    """The data path of ``config``, upstream first: the device, each computing node in tier order, and
+    between two consecutive ones the relays on the route that joins them (empty range at the next one's
+    first block, so the tensor's shape is the one that node expects).
+
+    Raises ConfigurationError when no route joins two of its nodes, or the path visits a node twice (an
+    agent holds one stage: in a star around a gateway, device -> edge -> cloud crosses the gateway twice).
+    """
+    computing = [p for i, p in enumerate(config.placements) if i == 0 or p.runs]
+    stages: list[Stage] = []
+    for p, nxt in zip(computing, [*computing[1:], None], strict=True):
+        stages.append(Stage(p.resource, p.first_block, p.last_block) if p.runs else Stage(p.resource, 0, -1))
+        if nxt is None:
+            break
+        route = routes.path(p.resource, nxt.resource)
+        if route is None:
+            raise ConfigurationError(f"configuration {config.id}: no route from {p.resource} to {nxt.resource}")
+        stages += [Stage(relay, nxt.first_block, nxt.first_block - 1) for relay in route[1:-1]]
+    nodes = [s.node for s in stages]
+    twice = sorted({n for n in nodes if nodes.count(n) > 1})
+    if twice:
+        raise ConfigurationError(f"configuration {config.id}: its data path {' -> '.join(nodes)} visits "
+                                 f"{', '.join(twice)} twice, and an agent holds one stage")
+    return stages
 
 
 def split_requests(total: int, rounds: int) -> list[int]:
@@ -99,6 +144,7 @@ class _Run:
                  folder: RunFolder, emu: Emulated, agents: Agents, step: StepFn):
         self.spec, self.topology, self.device = spec, topology, device
         self.results, self.folder, self.emu, self.agents, self.step = results, folder, emu, agents, step
+        self.routes = Routes((lk.a, lk.b) for lk in topology.links)
 
     def speed(self, node: str, model: str) -> float | None:
         """Median chained-pass time of the whole model on ``node`` now (None when the probe fails)."""
@@ -127,13 +173,12 @@ class _Run:
             self.folder.checkpoint(self.results)
 
     def deploy(self, model: str, config: Configuration) -> None:
-        """Load each node's stage, downstream first (the device always holds the input)."""
-        path = [p for i, p in enumerate(config.placements) if i == 0 or p.runs]
-        for index in range(len(path) - 1, -1, -1):
-            p = path[index]
-            nxt = path[index + 1].resource if index + 1 < len(path) else None
-            first, last = (p.first_block, p.last_block) if p.runs else (0, -1)
-            self.agents.load(p.resource, model, first, last, self.spec.seed, nxt)
+        """Load each stage of the data path, relays included, downstream first (the device holds the input)."""
+        stages = plan_stages(config, self.routes)
+        for index in range(len(stages) - 1, -1, -1):
+            s = stages[index]
+            nxt = stages[index + 1].node if index + 1 < len(stages) else None
+            self.agents.load(s.node, model, s.first_block, s.last_block, self.spec.seed, nxt)
 
     def probe_nodes(self, model: str, chosen: Chosen, round_index: int) -> None:
         """Probe the speed of every node that computes in the configuration, next to this round's requests."""
@@ -157,7 +202,7 @@ class _Run:
                 self.step("measure", f"{model} round {round_index}/{len(rounds)} {c.label} {c.id}")
                 try:
                     stop = self._measure_round(model, c, position, round_index, per_round, done, applied)
-                except AgentError as exc:  # deploy, warm-up or drive: this configuration is done for
+                except (AgentError, ConfigurationError) as exc:  # deploy, warm-up or drive: it is done for
                     results.add_failure(model, c.id, f"{c.label} {c.id}: {exc}")
                     failed.add(c.id)
                     stop = stop_on_failure
@@ -236,7 +281,7 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
             prediction = predict(folder.read_profiles(model), network, model, device, topology.tiers, spec.top_k,
                                  spec.native)
             for label in prediction.unreachable:
-                results.note(f"{model}: {label} left out: the device has no link to that tier")
+                results.note(f"{model}: {label} left out: no route from the device to that tier")
             results.set_configs(model, prediction.chosen)
             folder.checkpoint(results)
             if run.measure(model, prediction.chosen):
