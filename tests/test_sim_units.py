@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scission.problem import DEFAULT_TIERS
 from testbed.errors import ConfigurationError, TraceError
 from testbed.sim.conditions import build_trace
-from testbed.sim.engine import stream
+from testbed.sim.streams import stream
 from testbed.sim.spec import ConditionSpec
 from testbed.sim.stats import LatencyHistogram, Timeline, mean_ci
 from testbed.sim.world import Split
@@ -25,9 +26,9 @@ from testbed.sim.world import Split
     ],
 )
 def test_split_ids_parse_and_print_back(text, counts):
-    split = Split.parse(text, 66)
+    split = Split.parse(text, DEFAULT_TIERS, 66)
     assert split.counts == counts
-    assert Split.parse(split.id, 66) == split
+    assert Split.parse(split.id, DEFAULT_TIERS, 66) == split
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_split_ids_parse_and_print_back(text, counts):
 )
 def test_unknown_configurations_say_why(text, message):
     with pytest.raises(ConfigurationError, match=message):
-        Split.parse(text, 66)
+        Split.parse(text, DEFAULT_TIERS, 66)
 
 
 def test_csv_trace_is_read_and_checked(tmp_path):

@@ -32,9 +32,10 @@ import json
 import math
 from pathlib import Path
 
+from scission.problem import DEFAULT_TIERS as TIERS  # a run folder's tiers
 from testbed.errors import RunFolderError, TestbedError
 from testbed.sim.spec import NodeOverride, simulation_from_dict
-from testbed.sim.world import TIERS, Split, World
+from testbed.sim.world import Split, World
 
 __all__ = ["TOLERANCE_PCT", "compare_run", "load_run_folder", "write_compare"]
 
@@ -137,7 +138,7 @@ def _split_of_row(row, world: World, resources: dict) -> Split:
                         f"configs.parquet: configuration {row['config']!r} runs the {t} tier on {label}, but run.json "
                         f"maps the {t} nodes to {sorted({world.nodes[n].resource for n in nodes})}"
                     )
-        split = Split(tuple(counts))
+        split = Split(world.tiers, tuple(counts))
         if sum(counts) != world.block_count:
             raise RunFolderError(f"configs.parquet: configuration {row['config']!r} covers {sum(counts)} of "
                                  f"{world.block_count} blocks")
@@ -161,7 +162,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
     overrides = {}
     for key, value in (meta.get("nodes") or {}).items():
         try:
-            overrides[key] = NodeOverride(value.get("capacity"), float(value.get("speed", 1.0)))
+            overrides[key] = NodeOverride(capacity=value.get("capacity"), speed=float(value.get("speed", 1.0)))
         except (AttributeError, TypeError, ValueError):
             raise RunFolderError(f"{Path(run_dir) / 'run.json'}: nodes.{key} must be {{capacity, speed}}") from None
     try:

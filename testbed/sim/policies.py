@@ -23,11 +23,10 @@ import math
 
 from testbed.errors import ConfigurationError, ResourceMissing
 from testbed.sim.spec import PolicySpec
-from testbed.sim.world import TIERS, Split, World
+from scission.units import bytes_per_s_to_mbps
+from testbed.sim.world import Split, World
 
 __all__ = ["Policy", "make_policy"]
-
-_BYTES_PER_MBPS = 125_000
 
 
 class Policy:
@@ -56,9 +55,8 @@ class Policy:
 class Static(Policy):
     def resolve(self, bandwidth_mbps, load) -> dict[str, Split]:
         s = self.spec
-        if s.kind in ("device-only", "edge-only", "cloud-only"):
-            split = self.world.parse_split(s.kind)
-            self.world.check_split(split)
+        if s.kind.endswith("-only"):
+            split = self.world.native_split(s.kind)
             return {d: split for d in self.world.devices}
         if s.configuration is not None:
             split = self.world.parse_split(s.configuration)
@@ -190,7 +188,7 @@ class Adaptive(Policy):
 
         for hop in self.hops:
             sim.submit_transfer(hop, s.probe_bytes,
-                                lambda el, hop=hop: collect(("bw", hop), s.probe_bytes / max(el, 1e-12) / _BYTES_PER_MBPS))
+                                lambda el, hop=hop: collect(("bw", hop), bytes_per_s_to_mbps(s.probe_bytes / max(el, 1e-12))))
         for node in self.nodes:
             cap = self.world.nodes[node].capacity
 
@@ -229,7 +227,7 @@ class Adaptive(Policy):
 
 
 def make_policy(spec: PolicySpec, world: World) -> Policy:
-    if spec.kind in ("static", "device-only", "edge-only", "cloud-only"):
+    if spec.kind == "static" or spec.kind.endswith("-only"):
         return Static(spec, world)
     if spec.kind == "oracle":
         return Oracle(spec, world)
@@ -237,5 +235,5 @@ def make_policy(spec: PolicySpec, world: World) -> Policy:
         return Periodic(spec, world)
     if spec.kind == "adaptive":
         return Adaptive(spec, world)
-    raise ConfigurationError(f"unknown policy kind {spec.kind!r}; use one of static, {', '.join(t + '-only' for t in TIERS)}, "
+    raise ConfigurationError(f"unknown policy kind {spec.kind!r}; use one of static, {', '.join(t + '-only' for t in world.tiers)}, "
                              "oracle, periodic, adaptive")
