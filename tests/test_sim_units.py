@@ -8,9 +8,9 @@ import pytest
 from scission.problem import DEFAULT_TIERS
 from testbed.errors import ConfigurationError, TraceError
 from testbed.sim.conditions import build_trace
-from testbed.sim.streams import stream
 from testbed.sim.spec import ConditionSpec
 from testbed.sim.stats import LatencyHistogram, Timeline, mean_ci
+from testbed.sim.streams import stream
 from testbed.sim.world import Split
 
 
@@ -50,7 +50,7 @@ def test_unknown_configurations_say_why(text, message):
 def test_csv_trace_is_read_and_checked(tmp_path):
     path = tmp_path / "bw.csv"
     path.write_text("time_s,bandwidth_mbps\n0,5\n10,2.5\n20,5\n")
-    trace = build_trace(ConditionSpec("csv", "link", link=("a", "b"), csv_path=path, where="conditions[0]"))
+    trace = build_trace(ConditionSpec(kind="csv", link=("a", "b"), path=path))
     assert list(trace.changes(stream(1, "x"))) == [(0.0, 5.0), (10.0, 2.5), (20.0, 5.0)]
 
 
@@ -67,17 +67,16 @@ def test_bad_csv_traces_are_refused(tmp_path, body, message):
     path = tmp_path / "bw.csv"
     path.write_text(body)
     with pytest.raises(TraceError, match=message):
-        build_trace(ConditionSpec("csv", "link", link=("a", "b"), csv_path=path, where="conditions[0]"))
+        build_trace(ConditionSpec(kind="csv", link=("a", "b"), path=path))
 
 
 def test_load_outside_zero_to_one_is_refused():
     with pytest.raises(TraceError, match="background load 1.5"):
-        build_trace(ConditionSpec("step", "node", node="edge", points=((0, 1.5),), where="conditions[0]"))
+        build_trace(ConditionSpec(kind="step", node="edge", load=[(0, 1.5)]))
 
 
 def test_random_walk_is_seeded_and_stays_in_bounds():
-    spec = ConditionSpec("random-walk", "link", link=("a", "b"), start=2.0, step_s=1.0, sigma_pct=50,
-                         minimum=0.5, maximum=4.0, where="c")
+    spec = ConditionSpec(kind="random-walk", link=("a", "b"), start=2.0, step_s=1.0, sigma_pct=50, min=0.5, max=4.0)
     trace = build_trace(spec)
 
     def first(n, seed):

@@ -54,12 +54,12 @@ def arrival_streams(arrivals, devices: list[str], seed: int) -> ArrivalStreams:
             think = arrivals.think_s
             out.gaps[d] = Buffer(lambda r, n, m=think: r.exponential(m, n) if m > 0 else np.zeros(n), rng)
     if arrivals.kind == "trace":
-        for d, ts in read_arrival_trace(arrivals.trace_path, devices).items():
+        for d, ts in read_arrival_trace(arrivals.path, devices).items():
             if not ts:
                 continue
             out.trace_times[d] = ts
             out.gaps[d] = Gaps([b - a for a, b in zip(ts, ts[1:], strict=False)])
             out.first[d] = ts[0]
         if not out.first:
-            raise TestbedError(f"arrivals.path: trace {arrivals.trace_path} has no arrivals for devices {devices}")
+            raise TestbedError(f"arrivals.path: trace {arrivals.path} has no arrivals for devices {devices}")
     return out

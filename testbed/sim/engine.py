@@ -30,8 +30,8 @@ from typing import NamedTuple
 from scission.units import mbps_to_bytes_per_s
 from testbed.errors import TestbedError
 from testbed.sim import kernel
-from testbed.sim.kernel import after
 from testbed.sim.arrivals import arrival_streams
+from testbed.sim.kernel import after
 from testbed.sim.station import PSStation
 from testbed.sim.stats import LatencyHistogram, Timeline
 from testbed.sim.streams import Buffer, stream

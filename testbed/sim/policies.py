@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 
+from scission.units import bytes_per_s_to_mbps
 from testbed.errors import ConfigurationError, ResourceMissing
 from testbed.sim.spec import PolicySpec
-from scission.units import bytes_per_s_to_mbps
 from testbed.sim.world import Split, World
 
 __all__ = ["Policy", "make_policy"]

@@ -25,7 +25,15 @@ import numpy as np
 
 from scission.network import NetworkLink, NetworkTable
 from scission.partition import candidate_from_model, search_problem
-from scission.problem import DEFAULT_INPUT_BYTES, Configuration, Problem, Tier, config_id, evaluate, parse_config_id
+from scission.problem import (
+    DEFAULT_INPUT_BYTES,
+    Configuration,
+    Problem,
+    Tier,
+    config_id,
+    evaluate,
+    parse_config_id,
+)
 from scission.profiles import ModelProfile, Profile
 from scission.units import BYTES_PER_S_PER_MBPS
 from testbed.errors import ConfigurationError, ResourceMissing, SimulationFileError, translated
@@ -405,8 +413,8 @@ def load_world(spec) -> World:
     from scission.profile_folder import load_profiles
 
     with translated(SimulationFileError, "topology"):
-        topology = load_topology(spec.topology_path)
+        topology = load_topology(spec.topology)
     with translated(SimulationFileError, "profiles"):
-        profiles = load_profiles(spec.profiles_path)
+        profiles = load_profiles(spec.profiles)
     return World(topology, profiles, spec.resources, spec.model, spec.input_bytes, spec.nodes,
-                 profiles_label=f"profile folder {Path(spec.profiles_path)}")
+                 profiles_label=f"profile folder {Path(spec.profiles)}")
