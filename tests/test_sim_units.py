@@ -132,3 +132,38 @@ def test_empirical_block_times_are_sums_of_measured_samples():
     values = set(np.round(draw(np.random.default_rng(0), 1000), 9))
     assert values == {1.1, 1.2, 2.1, 2.2}
     assert world.service_sampler("device", 0, 1, "deterministic", 0.1)[0] == pytest.approx(0.15 + 1.5)
+
+
+def test_world_best_translates_scissions_errors_and_keeps_programming_errors(monkeypatch):
+    from test_sim_helpers import three_tier
+
+    import testbed.sim.world as world_module
+    from scission.errors import ScissionError
+
+    world = three_tier()
+
+    def infeasible(problem, k):
+        raise ScissionError("no configuration meets the constraints")
+
+    monkeypatch.setattr(world_module, "search_problem", infeasible)
+    with pytest.raises(ConfigurationError, match="scission cannot partition m for device device: no configuration"):
+        world.best("device", {}, {}, 1)
+
+    def broken(problem, k):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(world_module, "search_problem", broken)
+    with pytest.raises(TypeError, match="a bug"):  # not relabelled as a partition problem
+        world.best("device", {}, {}, 2)
+
+
+def test_load_world_names_the_file_part_that_failed(tmp_path):
+    from test_sim_helpers import spec
+
+    from testbed.errors import SimulationFileError
+    from testbed.sim.world import load_world
+
+    (tmp_path / "t.yaml").write_text("name: BAD NAME\nnodes: []\nlinks: []\n")
+    s = spec(topology=str(tmp_path / "t.yaml"))
+    with pytest.raises(SimulationFileError, match=r"^topology: "):
+        load_world(s)
