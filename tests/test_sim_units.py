@@ -167,3 +167,13 @@ def test_load_world_names_the_file_part_that_failed(tmp_path):
     s = spec(topology=str(tmp_path / "t.yaml"))
     with pytest.raises(SimulationFileError, match=r"^topology: "):
         load_world(s)
+
+
+def test_a_spec_copy_changes_fields_and_refuses_names_that_are_not_fields():
+    from test_sim_helpers import spec
+
+    s = spec(stop={"duration_s": 10})
+    assert s.with_stop(requests=5).requests == 5 and s.with_stop(requests=5).duration_s is None
+    assert s.model_copy(update={"seeds": (3, 4)}).seeds == (3, 4)
+    with pytest.raises(TypeError, match="with_stop"):
+        s.model_copy(update={"requests": 5})

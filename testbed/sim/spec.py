@@ -335,9 +335,14 @@ class SimulationSpec(Strict):
 
     def with_stop(self, duration_s: float | None = None, requests: int | None = None) -> SimulationSpec:
         """A copy with another stop rule (exactly one of the two)."""
-        copy = self.model_copy(update={"stop": StopSpec(duration_s=duration_s, requests=requests)})
-        copy._source = self._source
-        return copy
+        return self.model_copy(update={"stop": StopSpec(duration_s=duration_s, requests=requests)})
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> SimulationSpec:
+        """pydantic's copy, refusing names that are not fields (``requests`` is ``with_stop``'s job)."""
+        unknown = sorted(set(update or ()) - set(type(self).model_fields))
+        if unknown:
+            raise TypeError(f"SimulationSpec has no field {', '.join(unknown)}; stop rules change with with_stop()")
+        return super().model_copy(update=update, deep=deep)
 
 
 def simulation_from_dict(data: Any, base_dir: str | Path = ".", source: Path | None = None) -> SimulationSpec:

@@ -77,14 +77,7 @@ class PSStation:
             r = self.capacity if self.capacity < self.max_rate else self.max_rate
             after(self.env, work / r, self.gen, self._fire_cb)
             return
-        dt = now - self.t
-        if dt > 0:
-            total = n * self.max_rate
-            if total > self.capacity:
-                total = self.capacity
-            self.v += dt * total / n
-            self.busy += dt * total
-        self.t = now
+        self._advance(now)
         finish = self.v + work
         heap = self.heap
         # A busy station always has one pending wake-up. It stays valid unless the newcomer will be the
