@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +33,7 @@ RESULTS = REPO / "benchmarks" / "results"
 def _spec(requests: int, records: bool = False):
     from testbed.sim.spec import load_simulation
 
-    return replace(load_simulation(SPEC), requests=requests, duration_s=None, records=records)
+    return load_simulation(SPEC).with_stop(requests=requests).model_copy(update={"records": records})
 
 
 def measure_speed(requests: int, repeats: int) -> dict:
@@ -68,6 +67,7 @@ def measure_naive(requests: int) -> dict:
     import numpy as np
     import simpy
 
+    from scission.units import mbps_to_bytes_per_s
     from testbed.sim.world import load_world
 
     spec = _spec(requests)
@@ -86,7 +86,7 @@ def measure_naive(requests: int) -> dict:
         else:
             lk = world.topology.link(*st.link)
             key = st.link
-            stages.append((key, st.size_bytes / (lk.bandwidth_mbps * 125_000), lk.rtt_ms / 2000))
+            stages.append((key, st.size_bytes / mbps_to_bytes_per_s(lk.bandwidth_mbps), lk.rtt_ms / 2000))
         resources.setdefault(key, simpy.Resource(env, capacity=1))
     sigma = (np.log1p(spec.service_cv**2)) ** 0.5
     latencies = []

@@ -26,7 +26,7 @@ from testbed.run.speeds import speed_factors
 from testbed.sim.runner import run_one
 from testbed.sim.spec import NodeOverride, simulation_from_dict
 from testbed.sim.stats import mean_ci
-from testbed.sim.world import TIERS, Split, World
+from testbed.sim.world import Split, World
 
 __all__ = ["TOLERANCE_PCT", "compare_run", "write_compare"]
 
@@ -53,12 +53,12 @@ def _computing_nodes(crow) -> set[str]:
 
 
 def _split_of_row(row, world: World, resources: dict) -> Split:
-    has_blocks = all(f"{t}_first_block" in row and f"{t}_last_block" in row for t in TIERS)
+    has_blocks = all(f"{t}_first_block" in row and f"{t}_last_block" in row for t in world.tiers)
     if not has_blocks:
         split = world.parse_split(str(row["config"]))
     else:
         counts = []
-        for t in TIERS:
+        for t in world.tiers:
             first, last = int(row[f"{t}_first_block"]), int(row[f"{t}_last_block"])
             counts.append(0 if first < 0 else last - first + 1)
             label = row.get(f"{t}_resource")
@@ -69,7 +69,7 @@ def _split_of_row(row, world: World, resources: dict) -> Split:
                         f"configs.parquet: configuration {row['config']!r} runs the {t} tier on {label}, but the replay file "
                         f"maps the {t} nodes to {sorted({world.nodes[n].resource for n in nodes})}"
                     )
-        split = Split(tuple(counts))
+        split = Split(world.tiers, tuple(counts))
         if sum(counts) != world.block_count:
             raise RunFolderError(f"configs.parquet: configuration {row['config']!r} covers {sum(counts)} of "
                                  f"{world.block_count} blocks")
@@ -103,7 +103,7 @@ def _simulate(world: World, run: ReplayFolder, config: str, split: Split, n_requ
     sims = [run_one(world, spec, spec.policies[0], seed, record=True) for seed in seeds]
     mean_s, ci95_s = mean_ci(r.summary["mean_s"] for r in sims)
     p95_s, _ = mean_ci(r.summary["p95_s"] for r in sims)
-    compute_s = sum(sum(r[6] for r in x.records) / len(x.records) for x in sims) / len(sims)
+    compute_s = sum(sum(r.compute_s for r in x.records) / len(x.records) for x in sims) / len(sims)
     return {"mean_s": mean_s, "ci95_s": ci95_s, "p95_s": p95_s, "compute_s": compute_s,
             "stable": all(r.summary["stable"] for r in sims)}
 
@@ -119,7 +119,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
     overrides = {}
     for key, value in (meta.get("nodes") or {}).items():
         try:
-            overrides[key] = NodeOverride(value.get("capacity"), float(value.get("speed", 1.0)))
+            overrides[key] = NodeOverride(capacity=value.get("capacity"), speed=float(value.get("speed", 1.0)))
         except (AttributeError, TypeError, ValueError):
             raise RunFolderError(f"{meta_path}: nodes.{key} must be {{capacity, speed}}") from None
     try:

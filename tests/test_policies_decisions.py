@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from test_policies_fakes import CLOUD, DEVICE, EDGE, HOPS, ONWARD, UP, FakePlanner
 
@@ -64,8 +66,12 @@ def test_a_static_configuration_is_validated_when_the_policy_is_made():
 
 
 def test_an_unknown_kind_names_the_kinds_there_are():
+    # Settings need not come from a simulation file (a live driver has its own): make_policy checks the kind.
+    settings = SimpleNamespace(kind="clairvoyant", name="clairvoyant")
     with pytest.raises(ConfigurationError, match="use one of static, device-only, edge-only, cloud-only, oracle"):
-        policy("clairvoyant")
+        make_policy(settings, FakePlanner())
+    with pytest.raises(ConfigurationError, match="fog-only"):
+        make_policy(SimpleNamespace(kind="fog-only", name="fog-only"), FakePlanner())
 
 
 # --- oracle ---------------------------------------------------------------------------------------

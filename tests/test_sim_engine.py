@@ -172,7 +172,7 @@ def test_simulation_file_paths_resolve_against_the_file(tmp_path):
     s = simulation_from_dict(
         {"topology": "t.yaml", "profiles": "p", "resources": {}, "model": "M", "arrivals": {"kind": "closed"},
          "stop": {"requests": 1}, "policies": [{"kind": "oracle"}]}, tmp_path)
-    assert s.topology_path == tmp_path / "t.yaml" and s.model == "m"
+    assert s.topology == tmp_path / "t.yaml" and s.model == "m"
 
 
 def test_with_reply_the_answer_travels_back_to_the_device(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emulator.topology import LinkSpec, NodeSpec, TopologySpec
+from scission.problem import DEFAULT_TIERS
 from scission.profiles import Block, LatencyStats, ModelProfile, Profile, Resource
 from testbed.sim.driver import make_driver
 from testbed.sim.engine import Simulation
@@ -23,12 +24,13 @@ def profile(label: str, blocks: list[tuple[float, int]], model: str = "m", run: 
     return Profile(Resource(tier, name), {model: ModelProfile(model, bs, input_bytes=None, run=run or {})})
 
 
-def topology(nodes, links, name: str = "t") -> TopologySpec:
+def topology(nodes, links, name: str = "t", tiers: tuple[str, ...] = DEFAULT_TIERS) -> TopologySpec:
     """nodes: [(name, tier, cpus)], links: [(a, b, bandwidth_mbps, rtt_ms[, jitter_ms, loss_pct])]."""
     return TopologySpec(
         name,
         tuple(NodeSpec(n, tier, cpus, GB) for n, tier, cpus in nodes),
         tuple(LinkSpec(*lk) for lk in links),
+        tiers,
     )
 
 

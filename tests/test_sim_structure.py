@@ -1,4 +1,4 @@
-"""The simulator's architecture rules: SimPy only in the engine; light imports; true __all__ lists."""
+"""The simulator's architecture rules: SimPy only in the kernel; no run-side imports; light imports; true __all__."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import sys
 import pytest
 from conftest import REPO
 
-SIM_MODULES = ["spec", "world", "conditions", "engine", "driver", "stats", "runner", "output"]
+SIM_MODULES = ["spec", "world", "conditions", "kernel", "streams", "station", "arrivals", "engine", "driver", "stats",
+               "runner", "output", "cli"]
+# The run side: the simulator never imports it.
+RUN_SIDE = ("testbed.run", "testbed.compare")
 
 
 def _imported(path) -> set[str]:
@@ -23,9 +26,37 @@ def _imported(path) -> set[str]:
     return found
 
 
-def test_simpy_is_imported_only_by_the_simulators_engine():
+def _imported_modules(path) -> set[str]:
+    """Full dotted names of every absolute import in a file (function-local imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_simpy_is_imported_only_by_the_simulators_kernel():
     users = sorted(str(p.relative_to(REPO)) for p in (REPO / "testbed").rglob("*.py") if "simpy" in _imported(p))
-    assert users == ["testbed/sim/engine.py"]
+    assert users == ["testbed/sim/kernel.py"]
+
+
+def test_only_the_kernel_touches_simpys_internals():
+    for path in (REPO / "testbed" / "sim").rglob("*.py"):
+        if path.name == "kernel.py":
+            continue
+        text = path.read_text()
+        for name in ("._queue", "._now", "._eid", "._value"):
+            assert name not in text, f"{path.relative_to(REPO)} uses SimPy's {name}; go through testbed.sim.kernel"
+
+
+def test_the_simulator_never_imports_the_run_side():
+    for path in sorted((REPO / "testbed" / "sim").rglob("*.py")):
+        bad = sorted(m for m in _imported_modules(path)
+                     if m.startswith("testbed.run_") or any(m == r or m.startswith(f"{r}.") for r in RUN_SIDE))
+        assert not bad, f"{path.relative_to(REPO)} imports {bad}: testbed/sim and testbed/run never import each other"
 
 
 def test_the_simulator_never_imports_the_emulators_docker_layer():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scission.problem import DEFAULT_TIERS
 from testbed.errors import ConfigurationError, TraceError
 from testbed.sim.conditions import build_trace
-from testbed.sim.engine import stream
 from testbed.sim.spec import ConditionSpec
 from testbed.sim.stats import LatencyHistogram, Timeline, mean_ci
+from testbed.sim.streams import stream
 from testbed.sim.world import Split
 
 
@@ -25,9 +26,9 @@ from testbed.sim.world import Split
     ],
 )
 def test_split_ids_parse_and_print_back(text, counts):
-    split = Split.parse(text, 66)
+    split = Split.parse(text, DEFAULT_TIERS, 66)
     assert split.counts == counts
-    assert Split.parse(split.id, 66) == split
+    assert Split.parse(split.id, DEFAULT_TIERS, 66) == split
 
 
 @pytest.mark.parametrize(
@@ -43,13 +44,13 @@ def test_split_ids_parse_and_print_back(text, counts):
 )
 def test_unknown_configurations_say_why(text, message):
     with pytest.raises(ConfigurationError, match=message):
-        Split.parse(text, 66)
+        Split.parse(text, DEFAULT_TIERS, 66)
 
 
 def test_csv_trace_is_read_and_checked(tmp_path):
     path = tmp_path / "bw.csv"
     path.write_text("time_s,bandwidth_mbps\n0,5\n10,2.5\n20,5\n")
-    trace = build_trace(ConditionSpec("csv", "link", link=("a", "b"), csv_path=path, where="conditions[0]"))
+    trace = build_trace(ConditionSpec(kind="csv", link=("a", "b"), path=path))
     assert list(trace.changes(stream(1, "x"))) == [(0.0, 5.0), (10.0, 2.5), (20.0, 5.0)]
 
 
@@ -66,17 +67,16 @@ def test_bad_csv_traces_are_refused(tmp_path, body, message):
     path = tmp_path / "bw.csv"
     path.write_text(body)
     with pytest.raises(TraceError, match=message):
-        build_trace(ConditionSpec("csv", "link", link=("a", "b"), csv_path=path, where="conditions[0]"))
+        build_trace(ConditionSpec(kind="csv", link=("a", "b"), path=path))
 
 
 def test_load_outside_zero_to_one_is_refused():
     with pytest.raises(TraceError, match="background load 1.5"):
-        build_trace(ConditionSpec("step", "node", node="edge", points=((0, 1.5),), where="conditions[0]"))
+        build_trace(ConditionSpec(kind="step", node="edge", load=[(0, 1.5)]))
 
 
 def test_random_walk_is_seeded_and_stays_in_bounds():
-    spec = ConditionSpec("random-walk", "link", link=("a", "b"), start=2.0, step_s=1.0, sigma_pct=50,
-                         minimum=0.5, maximum=4.0, where="c")
+    spec = ConditionSpec(kind="random-walk", link=("a", "b"), start=2.0, step_s=1.0, sigma_pct=50, min=0.5, max=4.0)
     trace = build_trace(spec)
 
     def first(n, seed):
@@ -132,3 +132,48 @@ def test_empirical_block_times_are_sums_of_measured_samples():
     values = set(np.round(draw(np.random.default_rng(0), 1000), 9))
     assert values == {1.1, 1.2, 2.1, 2.2}
     assert world.service_sampler("device", 0, 1, "deterministic", 0.1)[0] == pytest.approx(0.15 + 1.5)
+
+
+def test_world_best_translates_scissions_errors_and_keeps_programming_errors(monkeypatch):
+    from test_sim_helpers import three_tier
+
+    import testbed.sim.world as world_module
+    from scission.errors import ScissionError
+
+    world = three_tier()
+
+    def infeasible(problem, k):
+        raise ScissionError("no configuration meets the constraints")
+
+    monkeypatch.setattr(world_module, "search_problem", infeasible)
+    with pytest.raises(ConfigurationError, match="scission cannot partition m for device device: no configuration"):
+        world.best("device", {}, {}, 1)
+
+    def broken(problem, k):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(world_module, "search_problem", broken)
+    with pytest.raises(TypeError, match="a bug"):  # not relabelled as a partition problem
+        world.best("device", {}, {}, 2)
+
+
+def test_load_world_names_the_file_part_that_failed(tmp_path):
+    from test_sim_helpers import spec
+
+    from testbed.errors import SimulationFileError
+    from testbed.sim.world import load_world
+
+    (tmp_path / "t.yaml").write_text("name: BAD NAME\nnodes: []\nlinks: []\n")
+    s = spec(topology=str(tmp_path / "t.yaml"))
+    with pytest.raises(SimulationFileError, match=r"^topology: "):
+        load_world(s)
+
+
+def test_a_spec_copy_changes_fields_and_refuses_names_that_are_not_fields():
+    from test_sim_helpers import spec
+
+    s = spec(stop={"duration_s": 10})
+    assert s.with_stop(requests=5).requests == 5 and s.with_stop(requests=5).duration_s is None
+    assert s.model_copy(update={"seeds": (3, 4)}).seeds == (3, 4)
+    with pytest.raises(TypeError, match="with_stop"):
+        s.model_copy(update={"requests": 5})

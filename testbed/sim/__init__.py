@@ -1,9 +1,11 @@
 """The simulator: a SimPy model that replays scission profiles on a topology under changing conditions.
 
-Modules: ``spec`` (simulation files), ``world`` (topology + profiles -> splits and hop plans),
-``conditions`` (bandwidth/load traces), ``engine`` (the SimPy model; the only SimPy import),
+Modules: ``spec`` (simulation files), ``world`` (topology + profiles -> splits and hop plans over the
+topology's ordered tiers), ``conditions`` (bandwidth/load traces), ``kernel`` (the only SimPy import and
+the fast path on its internals), ``streams`` (seeded random streams), ``station`` (exact processor
+sharing), ``arrivals``, ``engine`` (requests, stages, conditions; the primitive API policies drive),
 ``policies``, ``stats`` (streaming aggregates), ``runner`` (policies x seeds), ``output`` (files and
-plots), ``compare`` (simulated vs predicted vs measured for a `testbed run` folder).
+plots), ``cli`` (`testbed simulate`), ``compare`` (simulated vs predicted vs measured for a run folder).
 Importing this package does not import SimPy, pandas or matplotlib.
 """
 

@@ -35,7 +35,7 @@ def check_value(quantity: str, value: float, where: str) -> float:
 
 
 def _read_csv(spec: ConditionSpec) -> tuple[tuple[float, float], ...]:
-    path = spec.csv_path
+    path = spec.path
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,8 +82,8 @@ class Trace:
             yield from self.points
             return
         s = self.spec
-        lo = s.minimum if s.minimum is not None else (MIN_BANDWIDTH_MBPS if s.target == "link" else 0.0)
-        hi = s.maximum if s.maximum is not None else (math.inf if s.target == "link" else MAX_LOAD)
+        lo = s.min if s.min is not None else (MIN_BANDWIDTH_MBPS if s.target == "link" else 0.0)
+        hi = s.max if s.max is not None else (math.inf if s.target == "link" else MAX_LOAD)
         value, t = float(s.start), 0.0
         sigma = s.sigma_pct / 100
         while True:
@@ -105,7 +105,7 @@ def build_trace(spec: ConditionSpec) -> Trace:
     where = spec.where
     if spec.kind == "random-walk":
         check_value(spec.quantity, float(spec.start), f"{where}.start")
-        for label, bound in (("min", spec.minimum), ("max", spec.maximum)):
+        for label, bound in (("min", spec.min), ("max", spec.max)):
             if bound is not None:
                 check_value(spec.quantity, bound, f"{where}.{label}")
         if spec.sigma_pct < 0:

@@ -22,7 +22,7 @@ from scission.units import bytes_per_s_to_mbps
 from testbed.errors import ResourceMissing
 from testbed.policies import api, make_policy
 from testbed.policies.api import Action, Conditions, Hop, Observation, Policy, PolicySettings
-from testbed.sim.world import TIERS, Split, World
+from testbed.sim.world import Split, World
 
 __all__ = ["SimDriver", "WorldPlanner", "make_driver"]
 
@@ -34,7 +34,7 @@ class WorldPlanner:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.tiers: tuple[str, ...] = tuple(TIERS)
+        self.tiers: tuple[str, ...] = tuple(world.tiers)
         self.devices: tuple[str, ...] = tuple(world.devices)
         self._nominal = {hop: world.nominal_mbps(hop) for lk in world.topology.links for hop in ((lk.a, lk.b), (lk.b, lk.a))}
 

@@ -1,249 +1,110 @@
-"""The SimPy model: processor-sharing nodes and links, arrivals, condition traces and policy hooks.
+"""The simulated world in motion: requests moving through hop plans, condition changes and policy hooks.
 
-This is the only module that imports SimPy. Simulation time is in seconds.
+Simulation time is in seconds. SimPy stays in ``kernel``; processor sharing in ``station``; random numbers
+in ``streams``. Why it is fast without being approximate: every node and link direction is one exact
+``PSStation`` with one pending wake-up; requests are slotted ``Job`` objects moved by callbacks (no SimPy
+process per request); a hop plan is compiled once per (device, split) into ``Step`` objects; block times
+and inter-arrival gaps come from numpy in batches; aggregates stream into a fixed-bin histogram and a
+bounded timeline, and per-request ``RequestRecord`` rows are kept only when asked.
 
-Why it is fast without being approximate:
+The primitive API (what a policy driver may use; nothing else of ``Simulation`` is public to policies):
 
-- A node or a link direction is one ``PSStation``: egalitarian processor sharing computed exactly with
-  *virtual time* (each of ``n`` jobs is served at ``r(n) = min(max_rate, capacity / n)``, so a job that
-  arrives at virtual time ``V`` with work ``w`` leaves when ``V`` reaches ``V + w``). One pending SimPy
-  timeout per busy station, rescheduled lazily: an arrival only slows the others down, so the pending
-  timeout is never late for them (it is checked when it fires); it is replaced only when the newcomer
-  itself will leave first. No per-request SimPy process or Resource.
-- Requests are plain lists moved by callbacks; a hop plan is compiled once per (device, split) into
-  tuples of stations and constants; block times and inter-arrival gaps come from numpy in batches.
-- Aggregates stream into a fixed-bin histogram and a bounded timeline; per-request rows only when asked.
+- ``now`` (s), ``bandwidth_mbps`` (per directed link, the current value), ``load`` (per node, the current
+  background load fraction): the conditions as they are;
+- ``set_split(device, split)``: the device's requests use this split from now on;
+- ``call_every(period_s, fn, first_s=None)``: a timer;
+- ``submit_work(node, work_s, on_done, overhead=False)``: full-speed seconds of work sharing the node with
+  requests, ``on_done(elapsed_s)``; with ``overhead`` it counts as benchmarking;
+- ``submit_transfer(hop, size_bytes, on_done)``: bytes over one directed link, ``on_done(serialisation_s)``;
+- the counters ``benchmarks`` and ``repartitions`` (a policy adds to ``benchmarks``);
+- and the hooks it implements: ``policy.start(sim)`` before the first arrival, ``policy.on_conditions(sim)``
+  after every condition change.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import zlib
-from heapq import heappop, heappush
+from typing import NamedTuple
 
-import numpy as np
-import simpy
-
+from scission.units import mbps_to_bytes_per_s
 from testbed.errors import TestbedError
-from testbed.sim.conditions import read_arrival_trace
+from testbed.sim import kernel
+from testbed.sim.arrivals import arrival_streams
+from testbed.sim.kernel import after
+from testbed.sim.station import PSStation
 from testbed.sim.stats import LatencyHistogram, Timeline
+from testbed.sim.streams import Buffer, stream
 from testbed.sim.world import Split, World, mathis_cap_bytes_per_s
 
-__all__ = ["PSStation", "Simulation"]
-
-BATCH = 4096
-_BYTES_PER_MBPS = 125_000
+__all__ = ["Job", "RequestRecord", "Simulation", "Step"]
 
 
-def stream(seed: int, key: str) -> np.random.Generator:
-    """A generator for one named stream of one seed: the same (seed, key) always gives the same numbers."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(key.encode())])))
+_bin_of = LatencyHistogram.bin_of
 
 
-class _Buffer:
-    """Numbers drawn from numpy BATCH at a time, handed out one by one as Python floats."""
+class RequestRecord(NamedTuple):
+    """One finished request (kept with records on); times in seconds of simulated time."""
 
-    __slots__ = ("draw", "rng", "buf", "i")
+    request: int
+    device: str
+    config: str
+    arrival_s: float
+    finish_s: float
+    latency_s: float
+    compute_s: float
+    transfer_s: float
+    propagation_s: float
 
-    def __init__(self, draw, rng: np.random.Generator):
+
+class Step:
+    """One compiled stage of a hop plan: work on a node's station, or bytes then propagation on a link's.
+
+    ``work`` is full-speed seconds (None: draw each request's from ``draw``) or bytes; ``delay_s`` is the
+    one-way propagation of a link, ``jitter`` its spread (a Buffer of seconds, or None).
+    """
+
+    __slots__ = ("is_link", "station", "work", "draw", "delay_s", "jitter")
+
+    def __init__(self, is_link: bool, station: PSStation, work: float | None, draw: Buffer | None = None,
+                 delay_s: float = 0.0, jitter: Buffer | None = None):
+        self.is_link = is_link
+        self.station = station
+        self.work = work
         self.draw = draw
-        self.rng = rng
-        self.buf: list[float] = []
-        self.i = 0
-
-    def take(self) -> float:
-        i = self.i
-        if i >= len(self.buf):
-            self.buf = self.draw(self.rng, BATCH).tolist()
-            i = 0
-        self.i = i + 1
-        return self.buf[i]
+        self.delay_s = delay_s
+        self.jitter = jitter
 
 
-class _Wake:
-    """A pre-triggered timeout as SimPy's kernel sees it (callbacks, _ok, _value).
+class Job:
+    """A request (``request >= 1``) or a policy's probe/benchmark (``request == -1``, with ``on_done``).
 
-    ``simpy.events.Timeout`` checks its delay and goes through ``Environment.schedule``; on the hot path
-    the model pushes these straight onto the environment's queue with the same (time, priority, id)
-    key, so SimPy still orders and dispatches every event.
+    ``next`` indexes the step to run next. With records on, ``start_records`` adds ``mark_s`` (when the
+    current step began) and the compute, transfer and propagation sums; without, they are never set
+    (the hot path does not pay for them).
     """
 
-    __slots__ = ("callbacks", "_value")
-    _ok = True
+    __slots__ = ("request", "device", "steps", "next", "arrival_s", "config", "on_done", "mark_s",
+                 "compute_s", "transfer_s", "propagation_s")
 
+    def __init__(self, request: int, device: str | None, steps: tuple[Step, ...], arrival_s: float,
+                 config: str | None):
+        self.request = request
+        self.device = device
+        self.steps = steps
+        self.next = 0
+        self.arrival_s = arrival_s
+        self.config = config
 
-def _after(env: simpy.Environment, delay: float, value, callback) -> None:
-    ev = _Wake()
-    ev.callbacks = [callback]
-    ev._value = value
-    heappush(env._queue, (env._now + delay, 1, next(env._eid), ev))
-
-
-class _Gaps:
-    """Gaps of an arrival trace, then None."""
-
-    __slots__ = ("gaps", "i")
-
-    def __init__(self, gaps: list[float]):
-        self.gaps = gaps
-        self.i = 0
-
-    def take(self) -> float | None:
-        if self.i >= len(self.gaps):
-            return None
-        self.i += 1
-        return self.gaps[self.i - 1]
-
-
-class PSStation:
-    """A shared server (node cores or link bandwidth) under egalitarian processor sharing, exactly.
-
-    Work is in seconds at full speed for a node and in bytes for a link; capacity is in the same units per
-    second (requests at full speed for a node, bytes/s for a link) and max_rate caps one job (1 for a
-    node, the loss-limited TCP rate for a link).
-    """
-
-    __slots__ = ("env", "name", "capacity", "max_rate", "n", "v", "t", "heap", "seq", "gen",
-                 "busy", "work", "done", "cap_integral", "cap_since", "_fire_cb")
-
-    def __init__(self, env: simpy.Environment, name, capacity: float, max_rate: float, done):
-        self.env = env
-        self.name = name
-        self.capacity = capacity
-        self.max_rate = max_rate
-        self.n = 0
-        self.v = 0.0  # virtual time: work each present job has received since the busy period began
-        self.t = 0.0
-        self.heap: list = []
-        self.seq = 0
-        self.gen = 0
-        self._fire_cb = self._fire
-        self.busy = 0.0  # capacity-seconds used
-        self.work = 0.0  # work submitted
-        self.done = done
-        self.cap_integral = 0.0
-        self.cap_since = 0.0
-
-    def _advance(self, now: float) -> None:
-        n = self.n
-        if n:
-            dt = now - self.t
-            if dt > 0:
-                total = n * self.max_rate
-                if total > self.capacity:
-                    total = self.capacity
-                self.v += dt * total / n
-                self.busy += dt * total
-        self.t = now
-
-    def arrive(self, job, work: float) -> None:
-        env = self.env
-        now = env._now
-        n = self.n
-        self.seq += 1
-        self.work += work
-        if not n:  # idle: the job runs alone until something else happens
-            self.t = now
-            self.v = 0.0  # restart virtual time each busy period: keeps its precision for long runs
-            self.heap.append((work, self.seq, job))
-            self.n = 1
-            r = self.capacity if self.capacity < self.max_rate else self.max_rate
-            ev = _Wake()
-            ev.callbacks = [self._fire_cb]
-            ev._value = self.gen
-            heappush(env._queue, (now + work / r, 1, next(env._eid), ev))
-            return
-        dt = now - self.t
-        if dt > 0:
-            total = n * self.max_rate
-            if total > self.capacity:
-                total = self.capacity
-            self.v += dt * total / n
-            self.busy += dt * total
-        self.t = now
-        finish = self.v + work
-        heap = self.heap
-        # A busy station always has one pending wake-up. It stays valid unless the newcomer will be the
-        # first to leave: an arrival only slows the others down, so their wake-up can come early (it is
-        # re-armed) but never late.
-        stale = finish < heap[0][0]
-        heappush(heap, (finish, self.seq, job))
-        self.n = n + 1
-        if stale:
-            self.gen += 1
-            self._schedule()
-
-    def _schedule(self) -> None:
-        env = self.env
-        r = self.capacity / self.n
-        if r > self.max_rate:
-            r = self.max_rate
-        dt = (self.heap[0][0] - self.v) / r
-        ev = _Wake()
-        ev.callbacks = [self._fire_cb]
-        ev._value = self.gen
-        heappush(env._queue, (env._now + (dt if dt > 0 else 0.0), 1, next(env._eid), ev))
-
-    def _fire(self, ev) -> None:
-        if ev._value != self.gen:
-            return  # superseded by a newer wake-up
-        now = self.env._now
-        n = self.n
-        dt = now - self.t
-        total = n * self.max_rate
-        if total > self.capacity:
-            total = self.capacity
-        if dt > 0:
-            self.v += dt * total / n
-            self.busy += dt * total
-        self.t = now
-        heap = self.heap
-        # Jobs whose remaining work is under a nanosecond of service leave now (float round-off).
-        limit = self.v + total / n * (1e-9 + now * 1e-15)
-        if heap[0][0] > limit:
-            self._schedule()  # woken early: an arrival slowed the head down
-            return
-        first = heappop(heap)[2]
-        if heap and heap[0][0] <= limit:
-            finished = [first]
-            while heap and heap[0][0] <= limit:
-                finished.append(heappop(heap)[2])
-            self.n = n - len(finished)
-            if heap:
-                self._schedule()
-            done = self.done
-            for job in finished:
-                done(job)
-            return
-        self.n = n - 1
-        if heap:
-            self._schedule()
-        self.done(first)
-
-    def set_capacity(self, capacity: float, max_rate: float) -> None:
-        now = self.env._now
-        self._advance(now)
-        self.cap_integral += (now - self.cap_since) * self.capacity
-        self.cap_since = now
-        self.capacity = capacity
-        self.max_rate = max_rate
-        if self.n:
-            self.gen += 1  # the pending wake-up was computed for the old rate
-            self._schedule()
-
-    def capacity_s(self, now: float) -> float:
-        """Capacity integrated over [0, now] (capacity-seconds offered)."""
-        return self.cap_integral + (now - self.cap_since) * self.capacity
-
-    def utilisation(self, now: float) -> float:
-        self._advance(now)
-        total = self.capacity_s(now)
-        return self.busy / total if total > 0 else 0.0
+    def start_records(self) -> None:
+        self.mark_s = self.arrival_s
+        self.compute_s = 0.0
+        self.transfer_s = 0.0
+        self.propagation_s = 0.0
 
 
 class Simulation:
-    """One run: a world, one policy, one seed. Policies drive it through the methods in 'policy API'."""
+    """One run: a world, one policy, one seed. Policies drive it through the primitive API above."""
 
     def __init__(self, world: World, spec, policy, seed: int, traces=(), record: bool | None = None):
         self.world = world
@@ -251,32 +112,19 @@ class Simulation:
         self.policy = policy
         self.seed = seed
         self.record = spec.records if record is None else record
-        self.env = env = simpy.Environment()
+        self.env = kernel.new_environment()
         self.bandwidth_mbps: dict[tuple[str, str], float] = {}
         self.load: dict[str, float] = {n: 0.0 for n in world.nodes}
-        # With records, per-stage times are kept too; without, the hot path does not even test for it.
-        done = self._station_done_rec if self.record else self._station_done
-        self.nodes: dict[str, PSStation] = {}
-        self.links: dict[tuple[str, str], PSStation] = {}
-        self.delay_s: dict[tuple[str, str], float] = {}
-        self.jitter_ms: dict[tuple[str, str], float] = {}
-        for name, nm in world.nodes.items():
-            self.nodes[name] = PSStation(env, name, nm.capacity, 1.0, done)
-        for lk in world.topology.links:
-            for hop in ((lk.a, lk.b), (lk.b, lk.a)):
-                mbps, rtt_ms = world.nominal_mbps(hop), world.rtt_ms(hop)
-                self.bandwidth_mbps[hop] = mbps
-                cap = mathis_cap_bytes_per_s(rtt_ms, lk.loss_pct)
-                self.links[hop] = PSStation(env, hop, mbps * _BYTES_PER_MBPS, cap, done)
-                self.delay_s[hop] = rtt_ms / 2000
-                self.jitter_ms[hop] = lk.jitter_ms
+        self._build_stations()
         self.traces = list(traces)
-        self._compiled: dict[tuple[str, Split], tuple] = {}
+        self._compiled: dict[tuple[str, Split], tuple[str, tuple[Step, ...]]] = {}
         self._stage_means: dict[tuple[str, Split], list] = {}
         self._started = False
+        self._streams = None
+        self._devices: list[str] = []
         self.rho_peak = 0.0
         self.rho_peak_at: tuple[float, str] | None = None
-        self.current: dict[str, tuple] = {}
+        self.current: dict[str, tuple[str, tuple[Step, ...]]] = {}
         self.split: dict[str, Split] = {}
         self.split_log: list[tuple[float, str, str]] = []
         self.change_log: list[tuple[float, str, float]] = []
@@ -284,29 +132,44 @@ class Simulation:
         self.benchmarks = 0
         self.overhead_work_s = 0.0
         self.probe_bytes = 0.0
-        # counters
         self.arrived = 0
         self.finished = 0
         self.in_flight = 0
-        self.in_delay = 0  # jobs (requests) propagating on a link
+        self.in_delay = 0  # requests propagating on a link
         self.unstable_reason: str | None = None
         self.arrivals_done = False
         self.arrivals_end_s: float | None = None
-        self.done = env.event()
+        self.done = kernel.new_event(self.env)
         self._arrive_cb = self._arrive
         self._after_delay_cb = self._after_delay_rec if self.record else self._after_delay
-        # aggregates
         self._bins = [0] * len(LatencyHistogram().counts)
         self._n = 0
         self._sum = 0.0
         self._sumsq = 0.0
         self._min = math.inf
         self._max = 0.0
-        horizon = spec.duration_s or 600.0
-        self.timeline = Timeline(max(horizon / 500, 1e-3))
-        self.rec: list[tuple] = []
+        self.timeline = Timeline(max((spec.duration_s or 600.0) / 500, 1e-3))
+        self._timeline_add = self.timeline.add
+        self.rec: list[RequestRecord] = []
 
-    # ------------------------------------------------------------------ policy API
+    def _build_stations(self) -> None:
+        world, env = self.world, self.env
+        # With records, per-stage times are kept too; without, the hot path does not even test for it.
+        done = self._station_done_rec if self.record else self._station_done
+        self.nodes: dict[str, PSStation] = {n: PSStation(env, n, nm.capacity, 1.0, done) for n, nm in world.nodes.items()}
+        self.links: dict[tuple[str, str], PSStation] = {}
+        self.delay_s: dict[tuple[str, str], float] = {}
+        self.jitter_ms: dict[tuple[str, str], float] = {}
+        for lk in world.topology.links:
+            for hop in ((lk.a, lk.b), (lk.b, lk.a)):
+                mbps, rtt_ms = world.nominal_mbps(hop), world.rtt_ms(hop)
+                self.bandwidth_mbps[hop] = mbps
+                cap = mathis_cap_bytes_per_s(rtt_ms, lk.loss_pct)
+                self.links[hop] = PSStation(env, hop, mbps_to_bytes_per_s(mbps), cap, done)
+                self.delay_s[hop] = rtt_ms / 2000
+                self.jitter_ms[hop] = lk.jitter_ms
+
+    # ------------------------------------------------------------------ primitive API
 
     @property
     def now(self) -> float:
@@ -325,75 +188,69 @@ class Simulation:
         self._note_load()
 
     def call_every(self, period_s: float, fn, first_s: float | None = None) -> None:
-        def proc():
-            yield self.env.timeout(period_s if first_s is None else first_s)
-            while True:
-                fn()
-                yield self.env.timeout(period_s)
-
-        self.env.process(proc())
+        """Call fn() at first_s (default period_s) and every period_s seconds after."""
+        kernel.every(self.env, period_s, fn, first_s)
 
     def submit_work(self, node: str, work_s: float, on_done, overhead: bool = False) -> None:
         """Run work_s of full-speed work on a node (it shares the node with requests); on_done(elapsed_s)."""
         if overhead:
             self.overhead_work_s += work_s
-        job = [-1, None, ((0, self.nodes[node], work_s, None),), 0, self.env.now, on_done, self.env.now, 0.0, 0.0, 0.0]
-        self.nodes[node].arrive(job, work_s)
+        self._submit(self.nodes[node], work_s, on_done)
 
     def submit_transfer(self, hop: tuple[str, str], size_bytes: float, on_done) -> None:
         """Carry bytes over one directed link (sharing it with requests); on_done(serialisation_s)."""
         self.probe_bytes += size_bytes
-        job = [-1, None, ((0, self.links[hop], size_bytes, None),), 0, self.env.now, on_done, self.env.now, 0.0, 0.0,
-               0.0]
-        self.links[hop].arrive(job, size_bytes)
+        self._submit(self.links[hop], size_bytes, on_done)
 
-    # ------------------------------------------------------------------ plans
+    def _submit(self, station: PSStation, work: float, on_done) -> None:
+        # One step without propagation: on_done gets the time the station took to serve the work.
+        now = self.env.now
+        job = Job(-1, None, (Step(False, station, work),), now, None)
+        job.on_done = on_done
+        if self.record:
+            job.start_records()
+        station.arrive(job, work, now)
 
-    def _compile(self, device: str, split: Split) -> tuple:
+    # ------------------------------------------------------------------ plans and offered load
+
+    def _compile(self, device: str, split: Split) -> tuple[str, tuple[Step, ...]]:
         key = (device, split)
         if key in self._compiled:
             return self._compiled[key]
         plan = self.world.plan(device, split, reply=self.spec.reply)
-        stages = []
+        steps, means = [], []
         for i, st in enumerate(plan.stages):
             if st.kind == "compute":
                 const, draw = self.world.service_sampler(st.node, st.first_block, st.last_block,
                                                          self.spec.service, self.spec.service_cv)
-                buf = None if draw is None else _Buffer(draw, stream(self.seed, f"svc/{device}/{split.id}/{i}"))
-                stages.append((0, self.nodes[st.node], const, buf))
+                buf = None if draw is None else Buffer(draw, stream(self.seed, f"svc/{device}/{split.id}/{i}"))
+                steps.append(Step(False, self.nodes[st.node], const, buf))
+                mean = const if const is not None else self.world.mean_work_s(st.node, st.first_block, st.last_block)
+                means.append((self.nodes[st.node], mean))
             else:
                 jitter = self.jitter_ms[st.link]
                 jbuf = None
                 if jitter > 0:
                     half = jitter / 2000
-                    jbuf = _Buffer(lambda rng, n, h=half: rng.uniform(-h, h, n),
-                                   stream(self.seed, f"jitter/{device}/{split.id}/{i}"))
-                stages.append((1, self.links[st.link], st.size_bytes, self.delay_s[st.link], jbuf))
-        compiled = (split.id, tuple(stages))
+                    jbuf = Buffer(lambda rng, n, h=half: rng.uniform(-h, h, n),
+                                  stream(self.seed, f"jitter/{device}/{split.id}/{i}"))
+                steps.append(Step(True, self.links[st.link], st.size_bytes, delay_s=self.delay_s[st.link], jitter=jbuf))
+                means.append((self.links[st.link], st.size_bytes))
+        compiled = (split.id, tuple(steps))
         self._compiled[key] = compiled
-        means = []
-        for st, spec_stage in zip(stages, plan.stages, strict=True):
-            if st[0] == 1 or st[2] is not None:
-                means.append((st[1], st[2]))
-            else:
-                mean = self.world.mean_work_s(spec_stage.node, spec_stage.first_block, spec_stage.last_block)
-                means.append((st[1], mean))
         self._stage_means[key] = means
         return compiled
 
     def offered_load(self) -> dict:
         """Per station, the long-run busy fraction the current splits ask for (>= 1 cannot be served)."""
-        rates = self._rates()
+        streams = self._streams
+        rates = {} if streams is None else streams.rates_per_s(self.spec.arrivals, self._devices)
         demand: dict = {}
         for device, split in self.split.items():
             lam = rates.get(device, 0.0)
             for station, work in self._stage_means[(device, split)]:
                 demand[station] = demand.get(station, 0.0) + lam * work
-        out = {}
-        for station, d in demand.items():
-            cap = station.capacity
-            out[station.name] = d / cap if cap > 0 else math.inf
-        return out
+        return {s.name: d / s.capacity if s.capacity > 0 else math.inf for s, d in demand.items()}
 
     def _note_load(self) -> None:
         """Track the highest offered load seen (conditions and splits change it during a run)."""
@@ -406,81 +263,66 @@ class Simulation:
                 self.rho_peak = rho[worst]
                 self.rho_peak_at = (self.env.now, worst if isinstance(worst, str) else ">".join(worst))
 
-    def _rates(self) -> dict[str, float]:
-        a = self.spec.arrivals
-        if a.kind in ("poisson", "fixed"):
-            return {d: a.rate_per_s for d in self._arrival_devices()}
-        if a.kind == "trace":
-            out = {}
-            for d, times in self._trace_times.items():
-                span = (times[-1] - times[0]) if len(times) > 1 else 0.0
-                out[d] = (len(times) - 1) / span if span > 0 else 0.0
-            return out
-        return {}
+    # ------------------------------------------------------------------ requests (the hot path)
 
-    # ------------------------------------------------------------------ requests
-
-    def _station_done(self, job) -> None:
-        stages = job[2]
-        i = job[3]
-        st = stages[i]
+    def _station_done(self, job: Job, now: float) -> None:
+        steps = job.steps
+        i = job.next
+        st = steps[i]
         i += 1
-        job[3] = i
-        if st[0] == 1:  # a link: propagate before the next stage
-            d = st[3]
-            if st[4] is not None:
-                d += st[4].take()
+        job.next = i
+        if st.is_link:  # propagate before the next stage
+            d = st.delay_s
+            if st.jitter is not None:
+                d += st.jitter.take()
             if d > 0:
                 self.in_delay += 1
-                _after(self.env, d, job, self._after_delay_cb)
+                after(self.env, d, job, self._after_delay_cb)
                 return
-        if i == len(stages):
-            self._finish(job)
+        if i == len(steps):
+            self._finish(job, now)
             return
-        st = stages[i]
-        w = st[2]
+        st = steps[i]
+        w = st.work
         if w is None:
-            w = st[3].take()
-        st[1].arrive(job, w)
+            w = st.draw.take()
+        st.station.arrive(job, w, now)
 
-    def _station_done_rec(self, job) -> None:
-        now = self.env._now
-        if job[2][job[3]][0] == 0:
-            job[7] += now - job[6]
+    def _station_done_rec(self, job: Job, now: float) -> None:
+        if job.steps[job.next].is_link:
+            job.transfer_s += now - job.mark_s
         else:
-            job[8] += now - job[6]
-        job[6] = now
-        self._station_done(job)
+            job.compute_s += now - job.mark_s
+        job.mark_s = now
+        self._station_done(job, now)
 
-    def _after_delay_rec(self, ev) -> None:
-        job = ev._value
-        now = self.env._now
-        job[9] += now - job[6]
-        job[6] = now
-        self._after_delay(ev)
+    def _after_delay_rec(self, wake) -> None:
+        job = wake.value
+        job.propagation_s += wake.at_s - job.mark_s
+        job.mark_s = wake.at_s
+        self._after_delay(wake)
 
-    def _after_delay(self, ev) -> None:
+    def _after_delay(self, wake) -> None:
         self.in_delay -= 1
-        self._start_stage(ev._value)
+        self._start_step(wake.value, wake.at_s)
 
-    def _start_stage(self, job) -> None:
-        stages = job[2]
-        i = job[3]
-        if i == len(stages):
-            self._finish(job)
+    def _start_step(self, job: Job, now: float) -> None:
+        steps = job.steps
+        i = job.next
+        if i == len(steps):
+            self._finish(job, now)
             return
-        st = stages[i]
-        w = st[2]  # bytes for a link, constant work for a compute stage (None: draw it)
+        st = steps[i]
+        w = st.work  # bytes for a link, constant work for a compute stage (None: draw it)
         if w is None:
-            w = st[3].take()
-        st[1].arrive(job, w)
+            w = st.draw.take()
+        st.station.arrive(job, w, now)
 
-    def _finish(self, job) -> None:
-        now = self.env._now
-        t0 = job[4]
+    def _finish(self, job: Job, now: float) -> None:
+        t0 = job.arrival_s
         lat = now - t0
-        if job[0] < 0:
-            job[5](lat)
+        if job.request < 0:
+            job.on_done(lat)
             return
         self.finished += 1
         self.in_flight -= 1
@@ -492,18 +334,56 @@ class Simulation:
                 self._min = lat
             if lat > self._max:
                 self._max = lat
-            self._bins[LatencyHistogram.bin_of(lat)] += 1
-            self.timeline.add(now, lat)
+            self._bins[_bin_of(lat)] += 1
+            self._timeline_add(now, lat)
         if self.record:
-            self.rec.append((job[0], job[1], job[5], t0, now, lat, job[7], job[8], job[9]))
+            self.rec.append(RequestRecord(job.request, job.device, job.config, t0, now, lat, job.compute_s,
+                                          job.transfer_s, job.propagation_s))
         if self._closed and not self.arrivals_done:
-            think = self._think_s
-            if think > 0:
-                _after(self.env, self._gap[job[1]].take(), job[1], self._arrive_cb)
+            if self._think_s > 0:
+                after(self.env, self._gap[job.device].take(), job.device, self._arrive_cb)
             else:
-                self._new_request(job[1])
+                self._new_request(job.device, now)
         if self.arrivals_done and self.in_flight == 0 and not self.done.triggered:
             self.done.succeed()
+
+    def _new_request(self, device: str, now: float) -> None:
+        self.arrived += 1
+        self.in_flight += 1
+        config_id, steps = self.current[device]
+        job = Job(self.arrived, device, steps, now, config_id)
+        if self.record:
+            job.start_records()
+        if self.in_flight > self._max_in_flight:
+            self._unstable(f"more than {self._max_in_flight} requests in flight at t={now:.3f} s")
+        limit = self._limit
+        if limit is not None and self.arrived >= limit:
+            self._end_arrivals()
+        self._start_step(job, now)
+
+    def _arrive(self, wake) -> None:
+        if self.arrivals_done:
+            return
+        device = wake.value
+        now = wake.at_s
+        self._new_request(device, now)
+        if self.arrivals_done or self._closed:
+            return
+        gap = self._gap[device].take()
+        if gap is None:  # trace exhausted
+            self._trace_left -= 1
+            if self._trace_left == 0:
+                self._end_arrivals()
+            return
+        duration_s = self._duration_s
+        if duration_s is not None and now + gap >= duration_s:
+            self._device_left -= 1
+            if self._device_left == 0:
+                self._end_arrivals()
+            return
+        after(self.env, gap, device, self._arrive_cb)
+
+    # ------------------------------------------------------------------ arrivals and the end of a run
 
     def _arrival_devices(self) -> list[str]:
         wanted = self.spec.arrivals.devices
@@ -515,41 +395,30 @@ class Simulation:
                                    f"{', '.join(self.world.devices)}")
         return list(wanted)
 
-    def _new_request(self, device: str) -> None:
-        now = self.env._now
-        self.arrived += 1
-        self.in_flight += 1
-        config_id, stages = self.current[device]
-        job = [self.arrived, device, stages, 0, now, config_id]
-        if self.record:  # stage start, compute, transfer and propagation seconds
-            job += [now, 0.0, 0.0, 0.0]
-        if self.in_flight > self._max_in_flight:
-            self._unstable(f"more than {self._max_in_flight} requests in flight at t={now:.3f} s")
-        limit = self.spec.requests
-        if limit is not None and self.arrived >= limit:
+    def _setup_arrivals(self) -> None:
+        a = self.spec.arrivals
+        self._devices = self._arrival_devices()
+        self._streams = arrival_streams(a, self._devices, self.seed)
+        self._gap = self._streams.gaps
+        self._closed = a.kind == "closed"
+        self._think_s = a.think_s
+        first = self._streams.first
+        self._device_left = len(first) if a.kind == "trace" else len(self._devices)
+        self._trace_left = len(first) if a.kind == "trace" else 0
+        if self._closed:
+            for d in self._devices:
+                for _ in range(a.concurrency):
+                    self._new_request(d, self.env.now)
+            if self.spec.duration_s is not None:
+                kernel.at(self.env, self.spec.duration_s, self._end_arrivals)
+            return
+        for d, t in first.items():
+            if self.spec.duration_s is not None and t >= self.spec.duration_s:
+                self._device_left -= 1
+                continue
+            after(self.env, t, d, self._arrive_cb)
+        if self._device_left == 0:
             self._end_arrivals()
-        self._start_stage(job)
-
-    def _arrive(self, ev) -> None:
-        if self.arrivals_done:
-            return
-        device = ev._value
-        self._new_request(device)
-        if self.arrivals_done or self._closed:
-            return
-        gap = self._gap[device].take()
-        if gap is None:  # trace exhausted
-            self._trace_left -= 1
-            if self._trace_left == 0:
-                self._end_arrivals()
-            return
-        nxt = self.env._now + gap
-        if self.spec.duration_s is not None and nxt >= self.spec.duration_s:
-            self._device_left -= 1
-            if self._device_left == 0:
-                self._end_arrivals()
-            return
-        _after(self.env, gap, device, self._arrive_cb)
 
     def _end_arrivals(self) -> None:
         if self.arrivals_done:
@@ -559,11 +428,11 @@ class Simulation:
         self.arrivals_end_s = now if self.spec.duration_s is None else max(now, self.spec.duration_s)
         limit = self.spec.drain_limit_s or max(60.0, self.arrivals_end_s)
 
-        def guard(_ev):
+        def guard():
             if not self.done.triggered:
                 self._unstable(f"{self.in_flight} requests still in flight {limit:g} s after arrivals ended")
 
-        self.env.timeout(self.arrivals_end_s - now + limit).callbacks.append(guard)
+        kernel.at(self.env, self.arrivals_end_s - now + limit, guard)
         if self.in_flight == 0 and not self.done.triggered:
             self.done.succeed()
 
@@ -576,55 +445,6 @@ class Simulation:
         if not self.done.triggered:
             self.done.succeed()
 
-    def _setup_arrivals(self) -> None:
-        a = self.spec.arrivals
-        devices = self._arrival_devices()
-        self._closed = a.kind == "closed"
-        self._think_s = a.think_s
-        self._gap: dict[str, _Buffer] = {}
-        self._trace_times: dict[str, list[float]] = {}
-        self._device_left = len(devices)
-        self._trace_left = 0
-        first: dict[str, float] = {}
-        for d in devices:
-            rng = stream(self.seed, f"arrivals/{d}")
-            if a.kind == "poisson":
-                mean = 1 / a.rate_per_s
-                self._gap[d] = _Buffer(lambda r, n, m=mean: r.exponential(m, n), rng)
-                first[d] = self._gap[d].take()
-            elif a.kind == "fixed":
-                gap = 1 / a.rate_per_s
-                self._gap[d] = _Buffer(lambda r, n, g=gap: np.full(n, g), rng)
-                first[d] = float(rng.uniform(0, gap))  # devices are not in lock step
-            elif a.kind == "closed":
-                self._gap[d] = _Buffer(lambda r, n, m=a.think_s: r.exponential(m, n) if m > 0 else np.zeros(n), rng)
-        if a.kind == "trace":
-            times = read_arrival_trace(a.trace_path, devices)
-            for d, ts in times.items():
-                if not ts:
-                    continue
-                self._trace_times[d] = ts
-                self._gap[d] = _Gaps([b - x for x, b in zip(ts, ts[1:], strict=False)])
-                first[d] = ts[0]
-            self._trace_left = len(first)
-            self._device_left = len(first)
-            if not first:
-                raise TestbedError(f"arrivals.path: trace {a.trace_path} has no arrivals for devices {devices}")
-        if a.kind == "closed":
-            for d in devices:
-                for _ in range(a.concurrency):
-                    self._new_request(d)
-            if self.spec.duration_s is not None:
-                self.env.timeout(self.spec.duration_s).callbacks.append(lambda _ev: self._end_arrivals())
-            return
-        for d, t in first.items():
-            if self.spec.duration_s is not None and t >= self.spec.duration_s:
-                self._device_left -= 1
-                continue
-            _after(self.env, t, d, self._arrive_cb)
-        if self._device_left == 0:
-            self._end_arrivals()
-
     # ------------------------------------------------------------------ conditions
 
     def _apply(self, trace, value: float) -> None:
@@ -635,7 +455,7 @@ class Simulation:
             for hop in ((lk.a, lk.b), (lk.b, lk.a)):
                 self.bandwidth_mbps[hop] = value
                 cap = mathis_cap_bytes_per_s(self.world.rtt_ms(hop), lk.loss_pct)
-                self.links[hop].set_capacity(value * _BYTES_PER_MBPS, cap)
+                self.links[hop].set_capacity(mbps_to_bytes_per_s(value), cap)
             self.change_log.append((now, f"{lk.a}-{lk.b} bandwidth_mbps", value))
         else:
             nm = self.world.nodes[s.node]
@@ -666,20 +486,8 @@ class Simulation:
             elif s.node not in self.world.nodes:
                 raise TestbedError(f"{s.where}.node: {s.node!r} is not a node with a resource")
 
-    # ------------------------------------------------------------------ run
-
-    def requests_in_stations(self) -> int:
-        """Requests queued or in service at any node or link (for conservation checks)."""
-        stations = list(self.nodes.values()) + list(self.links.values())
-        return sum(1 for s in stations for entry in s.heap if entry[2][0] >= 0)
-
-    def run(self, until_s: float | None = None) -> dict:
-        """Run to the end (or to instability, or to until_s) and return raw figures for the runner."""
-        self._warmup = self.spec.warmup_s
-        self._max_in_flight = self.spec.max_in_flight
-        self._check_traces()
-        wall0 = time.perf_counter()
-        # Conditions at t=0 apply before the policy's first decision.
+    def _start_traces(self) -> None:
+        """Conditions at t=0 apply now (before the policy's first decision); later ones run as processes."""
         for i, trace in enumerate(self.traces):
             changes = trace.changes(stream(self.seed, f"trace/{i}"))
             nxt = next(changes, None)
@@ -687,18 +495,37 @@ class Simulation:
                 self._apply(trace, nxt[1])
                 nxt = next(changes, None)
             if nxt is not None:
-                self.env.process(self._trace_process(trace, changes, nxt))
+                kernel.run_process(self.env, self._trace_process(trace, changes, nxt))
+
+    # ------------------------------------------------------------------ run
+
+    def requests_in_stations(self) -> int:
+        """Requests queued or in service at any node or link (for conservation checks)."""
+        stations = list(self.nodes.values()) + list(self.links.values())
+        return sum(1 for s in stations for job in s.jobs() if job.request >= 0)
+
+    def run(self, until_s: float | None = None) -> dict:
+        """Run to the end (or to instability, or to until_s) and return raw figures for the runner."""
+        self._warmup = self.spec.warmup_s
+        self._limit = self.spec.requests
+        self._duration_s = self.spec.duration_s
+        self._max_in_flight = self.spec.max_in_flight
+        self._check_traces()
+        wall0 = time.perf_counter()
+        self._start_traces()
         self.policy.start(self)
         self._setup_arrivals()
-        rho = self.offered_load()
         self._started = True
+        rho = self.offered_load()
         self._note_load()
         if until_s is not None:
             if until_s > self.env.now:
                 self.env.run(until=until_s)
         elif not self.done.triggered:
             self.env.run(until=self.done)
-        wall_s = time.perf_counter() - wall0
+        return self._figures(time.perf_counter() - wall0, rho)
+
+    def _figures(self, wall_s: float, rho: dict) -> dict:
         now = self.env.now
         hist = LatencyHistogram()
         hist.counts[:] = self._bins

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from testbed.errors import TestbedError
+from testbed.errors import ConfigurationError, TestbedError
 from testbed.sim.conditions import build_trace
 from testbed.sim.driver import make_driver
 from testbed.sim.engine import Simulation
@@ -181,6 +181,12 @@ def run_simulation(spec: SimulationSpec, world: World | None = None, progress=No
             raise TestbedError(f"{s.where}.link: topology {world.topology.name} has no link {s.link[0]}-{s.link[1]}")
         if s.target == "node" and s.node not in world.nodes:
             raise TestbedError(f"{s.where}.node: {s.node!r} is not a node with a resource")
+    for i, p in enumerate(spec.policies):  # '<tier>-only' must name a tier of this topology
+        if p.is_native:
+            try:
+                world.native_split(p.kind)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"policies[{i}].kind: {exc}") from None
     wall0 = time.perf_counter()
     runs = []
     total = len(spec.policies) * len(spec.seeds)

@@ -56,10 +56,6 @@ class LatencyHistogram:
         self.min_s = min(self.min_s, float(x.min()))
         self.max_s = max(self.max_s, float(x.max()))
 
-    def add_bins(self, bin_counts: dict[int, int]) -> None:
-        for b, c in bin_counts.items():
-            self.counts[b] += c
-
     @property
     def mean_s(self) -> float:
         return self.total_s / self.n if self.n else math.nan

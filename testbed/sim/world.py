@@ -1,6 +1,6 @@
 """The simulated world: topology nodes bound to profiled resources, device paths, splits and hop plans.
 
-A *split* gives each tier (device, edge, cloud) a contiguous, possibly empty run of blocks and applies to
+A *split* gives each of the topology's ordered tiers (e.g. device, edge, cloud) a contiguous, possibly empty run of blocks and applies to
 every device; a *hop plan* is that split on one device's path: compute stages on nodes and transfer
 stages on directed links, in order. Searching for splits is scission's job (``scission.partition``):
 this module only builds the problem it searches, with the simulator's own physics, so that a split's
@@ -16,7 +16,6 @@ zero-load simulated latency equals its scission cost exactly:
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,14 +23,22 @@ from pathlib import Path
 
 import numpy as np
 
-from scission.network import BYTES_PER_S_PER_MBPS, NetworkLink, NetworkTable
+from scission.network import NetworkLink, NetworkTable
 from scission.partition import candidate_from_model, search_problem
-from scission.problem import DEFAULT_INPUT_BYTES, Configuration, Problem, Tier, evaluate
+from scission.problem import (
+    DEFAULT_INPUT_BYTES,
+    Configuration,
+    Problem,
+    Tier,
+    config_id,
+    evaluate,
+    parse_config_id,
+)
 from scission.profiles import ModelProfile, Profile
-from testbed.errors import ConfigurationError, ResourceMissing, SimulationFileError, TestbedError
+from scission.units import BYTES_PER_S_PER_MBPS
+from testbed.errors import ConfigurationError, ResourceMissing, SimulationFileError, translated
 
 __all__ = [
-    "TIERS",
     "DevicePath",
     "HopPlan",
     "NodeModel",
@@ -41,10 +48,8 @@ __all__ = [
     "mathis_cap_bytes_per_s",
 ]
 
-TIERS = ("device", "edge", "cloud")
 MSS_BYTES = 1460
 _SEARCH_CACHE_SIZE = 4096
-_RANGE_RE = re.compile(r"^\s*([a-z]+)\s*:\s*(\d+)\s*-\s*(\d+)\s*$")
 
 
 def mathis_cap_bytes_per_s(rtt_ms: float, loss_pct: float) -> float:
@@ -69,55 +74,28 @@ class NodeModel:
 
 @dataclass(frozen=True)
 class Split:
-    """Block counts per tier (device, edge, cloud); the identity of a configuration across devices."""
+    """Block counts per ordered tier (e.g. device, edge, cloud); the identity of a configuration across devices."""
 
-    counts: tuple[int, int, int]
+    tiers: tuple[str, ...]
+    counts: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.tiers) != len(self.counts):
+            raise ConfigurationError(f"a split needs one block count per tier ({', '.join(self.tiers)}), "
+                                     f"got {list(self.counts)}")
 
     @property
     def id(self) -> str:
-        parts, start = [], 0
-        for tier, count in zip(TIERS, self.counts, strict=True):
-            if count:
-                parts.append(f"{tier}:{start}-{start + count - 1}")
-            start += count
-        return ",".join(parts)
+        return config_id(self.tiers, self.counts)
 
     @classmethod
-    def parse(cls, text: str, block_count: int) -> Split:
-        """'device:0-9,edge:10-65' (inclusive block ranges, in tier order) or device-/edge-/cloud-only."""
-        text = text.strip()
-        natives = {"device-only": 0, "edge-only": 1, "cloud-only": 2}
-        if text in natives:
-            counts = [0, 0, 0]
-            counts[natives[text]] = block_count
-            return cls(tuple(counts))
-        counts = [0, 0, 0]
-        expected, last_tier = 0, -1
-        for part in text.split(","):
-            if part.strip() in ("device:-", ""):
-                continue
-            m = _RANGE_RE.match(part)
-            if m is None:
-                raise ConfigurationError(
-                    f"unknown configuration {text!r}: {part.strip()!r} is not 'tier:first-last' (e.g. 'device:0-9,edge:10-65')"
-                )
-            tier, lo, hi = m.group(1), int(m.group(2)), int(m.group(3))
-            if tier not in TIERS:
-                raise ConfigurationError(f"unknown configuration {text!r}: tier {tier!r} is not one of {', '.join(TIERS)}")
-            index = TIERS.index(tier)
-            if index <= last_tier:
-                raise ConfigurationError(f"unknown configuration {text!r}: tiers must appear once each, in order device, edge, cloud")
-            if lo != expected or hi < lo:
-                raise ConfigurationError(
-                    f"unknown configuration {text!r}: {tier} runs blocks {lo}-{hi} but the next block to run is {expected}"
-                )
-            counts[index] = hi - lo + 1
-            expected, last_tier = hi + 1, index
-        if expected != block_count:
-            raise ConfigurationError(
-                f"unknown configuration {text!r}: it covers blocks 0-{expected - 1} but the model has blocks 0-{block_count - 1}"
-            )
-        return cls(tuple(counts))
+    def parse(cls, text: str, tiers: Sequence[str], block_count: int) -> Split:
+        """'device:0-9,edge:10-65' (inclusive block ranges, in tier order) or '<tier>-only'."""
+        try:
+            counts = parse_config_id(text, tuple(tiers), block_count)
+        except ValueError as exc:
+            raise ConfigurationError(f"unknown configuration {text.strip()!r}: {exc}") from None
+        return cls(tuple(tiers), counts)
 
 
 @dataclass(frozen=True)
@@ -141,10 +119,10 @@ class HopPlan:
 
 @dataclass(frozen=True)
 class DevicePath:
-    """The node of each tier a device's requests may use (None when the topology has none reachable)."""
+    """Per tier of the topology, in order, the node a device's requests may use (None: none reachable)."""
 
     device: str
-    nodes: tuple[str | None, str | None, str | None]
+    nodes: tuple[str | None, ...]
 
 
 class World:
@@ -161,11 +139,12 @@ class World:
         profiles_label: str = "the profile folder",
     ):
         self.topology = topology
+        self.tiers: tuple[str, ...] = tuple(topology.tiers)
         self.model = model.lower()
         overrides = dict(overrides or {})
         by_label = {p.resource.label: p for p in profiles}
         for key in list(resources) + list(overrides):
-            if topology.node(key) is None and key not in TIERS:
+            if topology.node(key) is None and key not in self.tiers:
                 known = ", ".join(n.name for n in topology.nodes)
                 raise SimulationFileError(f"resources/nodes: {key!r} is not a node of topology {topology.name} (nodes: {known})")
         self.nodes: dict[str, NodeModel] = {}
@@ -194,9 +173,9 @@ class World:
         counts = {n.resource: len(n.profile.blocks) for n in self.nodes.values()}
         if len(set(counts.values())) > 1:
             raise ResourceMissing(f"the resources profile {self.model} with different block counts: {counts}")
-        devices = [n.name for n in topology.nodes if n.tier == "device" and n.name in self.nodes]
+        devices = [n.name for n in topology.nodes if n.tier == self.tiers[0] and n.name in self.nodes]
         if not devices:
-            raise ResourceMissing("no device node of the topology is mapped to a resource in resources")
+            raise ResourceMissing(f"no {self.tiers[0]} node of the topology is mapped to a resource in resources")
         self.block_count = next(iter(counts.values()))
         first = self.nodes[devices[0]].profile
         self.input_bytes = float(input_bytes or first.input_bytes or DEFAULT_INPUT_BYTES)
@@ -232,11 +211,11 @@ class World:
 
     def _device_path(self, device: str) -> DevicePath:
         reach = self._bfs(device)
-        chosen: list[str | None] = [device, None, None]
-        for index, tier in ((1, "edge"), (2, "cloud")):
+        chosen: list[str | None] = [device]
+        for tier in self.tiers[1:]:
             options = [n for n in reach if n in self.nodes and self.nodes[n].tier == tier]
             options.sort(key=lambda n: (len(reach[n]), n))
-            chosen[index] = options[0] if options else None
+            chosen.append(options[0] if options else None)
         return DevicePath(device, tuple(chosen))
 
     def route(self, a: str, b: str) -> tuple[tuple[str, str], ...]:
@@ -263,20 +242,34 @@ class World:
     def loss_pct(self, hop: tuple[str, str]) -> float:
         return self.topology.link(*hop).loss_pct
 
-    def directed_links(self) -> list[tuple[str, str]]:
-        out = []
-        for lk in self.topology.links:
-            out += [(lk.a, lk.b), (lk.b, lk.a)]
-        return out
-
     # --- splits and plans -------------------------------------------------------------------------
 
     def parse_split(self, text: str) -> Split:
-        return Split.parse(text, self.block_count)
+        """A configuration id or '<tier>-only' on this world's tiers (ConfigurationError when it is not one)."""
+        return Split.parse(text, self.tiers, self.block_count)
+
+    def split(self, counts: Sequence[int]) -> Split:
+        """The split that runs counts[i] blocks on tier i (one count per tier of the topology)."""
+        counts = tuple(int(c) for c in counts)
+        if sum(counts) != self.block_count or any(c < 0 for c in counts):
+            raise ConfigurationError(f"block counts {list(counts)} must be >= 0 and add up to {self.block_count}")
+        return Split(self.tiers, counts)
+
+    def native_split(self, kind: str) -> Split:
+        """The split of a native policy kind, '<tier>-only' for a tier of this topology."""
+        tier = kind.removesuffix("-only")
+        if not kind.endswith("-only") or tier not in self.tiers:
+            raise ConfigurationError(
+                f"policy kind {kind!r} names no tier of topology {self.topology.name}; native kinds here: "
+                f"{', '.join(t + '-only' for t in self.tiers)}"
+            )
+        split = self.parse_split(kind)
+        self.check_split(split)
+        return split
 
     def check_split(self, split: Split) -> None:
         for device, path in self.paths.items():
-            for tier, count, node in zip(TIERS, split.counts, path.nodes, strict=True):
+            for tier, count, node in zip(self.tiers, split.counts, path.nodes, strict=True):
                 if count and node is None:
                     raise ConfigurationError(
                         f"configuration {split.id} runs blocks on the {tier} tier, but device {device} reaches no "
@@ -313,7 +306,7 @@ class World:
         """The device's partition problem under the given conditions (candidates named by node)."""
         path = self.paths[device]
         tiers = []
-        for tier, node in zip(TIERS, path.nodes, strict=True):
+        for tier, node in zip(self.tiers, path.nodes, strict=True):
             if node is None:
                 tiers.append(Tier(tier, ()))
                 continue
@@ -348,20 +341,17 @@ class World:
         if key not in self._search_cache:
             if len(self._search_cache) >= _SEARCH_CACHE_SIZE:
                 self._search_cache.clear()  # a random walk rarely repeats: keep memory bounded
-            try:
+            with translated(ConfigurationError, f"scission cannot partition {self.model} for device {device}"):
                 self._search_cache[key] = search_problem(self.problem(device, bandwidth_mbps, load), k)
-            except TestbedError:
-                raise
-            except Exception as exc:  # scission errors: translate in one place
-                raise ConfigurationError(f"scission cannot partition {self.model} for device {device}: {exc}") from None
         return self._search_cache[key]
 
     def split_of(self, config: Configuration) -> Split:
-        counts = [0, 0, 0]
-        for i, p in enumerate(config.placements[:3]):
-            if p.runs:
-                counts[i] = p.last_block - p.first_block + 1
-        return Split(tuple(counts))
+        """The split of one of scission's configurations for this world (same tiers, in order)."""
+        tiers = tuple(p.tier for p in config.placements)
+        if tiers != self.tiers:
+            raise ConfigurationError(f"configuration {config.id} is over tiers {', '.join(tiers)}, "
+                                     f"not this topology's {', '.join(self.tiers)}")
+        return Split(self.tiers, config.block_counts)
 
     def predicted_s(self, device: str, split: Split, bandwidth_mbps: Mapping, load: Mapping) -> float:
         """Zero-load latency of a split under the given conditions (scission's evaluate on our problem)."""
@@ -419,18 +409,12 @@ class World:
 
 def load_world(spec) -> World:
     """Load the topology and profiles a SimulationSpec names; errors from other packages become TestbedError."""
-    from emulator.errors import EmulatorError
     from emulator.topology import load_topology
-    from scission.errors import ScissionError
     from scission.profile_folder import load_profiles
 
-    try:
-        topology = load_topology(spec.topology_path)
-    except EmulatorError as exc:
-        raise SimulationFileError(f"topology: {exc}") from None
-    try:
-        profiles = load_profiles(spec.profiles_path)
-    except ScissionError as exc:
-        raise SimulationFileError(f"profiles: {exc}") from None
+    with translated(SimulationFileError, "topology"):
+        topology = load_topology(spec.topology)
+    with translated(SimulationFileError, "profiles"):
+        profiles = load_profiles(spec.profiles)
     return World(topology, profiles, spec.resources, spec.model, spec.input_bytes, spec.nodes,
-                 profiles_label=f"profile folder {Path(spec.profiles_path)}")
+                 profiles_label=f"profile folder {Path(spec.profiles)}")
