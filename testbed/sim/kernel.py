@@ -7,6 +7,9 @@ Simulation time is in seconds. Everything else in ``testbed.sim`` schedules thro
   ``wake.value == value`` and ``wake.at_s`` the time it fires (so the hot path never reads the clock). Instead of building a ``simpy.events.Timeout`` (which checks its delay and goes
   through ``Environment.schedule``), it pushes a pre-triggered ``Wake`` straight onto the environment's
   event queue with the same ``(time, priority, id)`` key, so SimPy still orders and dispatches every event;
+- ``event_queue(env)``: the queue and id counter ``after`` pushes onto, for the one caller hotter still (the
+  processor-sharing station, which arms a wake-up for most events of a run and pushes the same entry
+  inline, saving a call per event);
 - ``every(env, period_s, fn, first_s)``, ``at(env, delay_s, fn)``, ``run_process(env, generator)``,
   ``new_event(env)``: thin wrappers over SimPy's public API for the rare events (policy timers, condition
   changes, the end of a run).
@@ -19,13 +22,13 @@ The fast path relies on SimPy internals: ``Environment._queue`` (a heap of ``(ti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from heapq import heappush
 from typing import Any
 
 import simpy
 
-__all__ = ["SIMPY_TESTED", "Environment", "Wake", "after", "at", "every", "new_environment", "new_event", "run_process"]
+__all__ = ["SIMPY_TESTED", "Environment", "Wake", "after", "at", "event_queue", "every", "new_environment", "new_event", "run_process"]
 
 SIMPY_TESTED = "4.1"  # the minor version whose internals the fast path was checked against
 NORMAL_PRIORITY = 1  # simpy.events.NORMAL: what Environment.schedule gives a Timeout
@@ -56,6 +59,12 @@ def after(env: simpy.Environment, delay_s: float, value: Any, callback: Callable
     wake.value = value
     wake.at_s = t = env._now + delay_s
     heappush(env._queue, (t, 1, next(env._eid), wake))  # 1: NORMAL_PRIORITY (a literal: this is the hot path)
+
+
+def event_queue(env: simpy.Environment) -> tuple[list, Iterator[int]]:
+    """``(queue, ids)``: push ``(at_s, 1, next(ids), wake)`` onto ``queue`` with ``heappush``, exactly as
+    ``after`` does (the same objects for the environment's whole life)."""
+    return env._queue, env._eid
 
 
 def at(env: simpy.Environment, delay_s: float, fn: Callable[[], None]) -> None:

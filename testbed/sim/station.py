@@ -13,7 +13,7 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
 
-from testbed.sim.kernel import Environment, Wake, after
+from testbed.sim.kernel import Environment, Wake, event_queue
 
 __all__ = ["PSStation"]
 
@@ -28,7 +28,7 @@ class PSStation:
     """
 
     __slots__ = ("env", "name", "capacity", "max_rate", "n", "v", "t", "heap", "seq", "gen",
-                 "busy", "work", "done", "cap_integral", "cap_since", "_fire_cb")
+                 "busy", "work", "done", "cap_integral", "cap_since", "_fire_cb", "_events", "_ids")
 
     def __init__(self, env: Environment, name, capacity: float, max_rate: float, done: Callable[[Any], None]):
         self.env = env
@@ -42,6 +42,8 @@ class PSStation:
         self.seq = 0
         self.gen = 0
         self._fire_cb = self._fire
+        # Wake-ups are pushed inline (kernel.event_queue): a station arms one for most events of a run.
+        self._events, self._ids = event_queue(env)
         self.busy = 0.0  # capacity-seconds used
         self.work = 0.0  # work submitted
         self.done = done
@@ -75,9 +77,20 @@ class PSStation:
             self.heap.append((work, self.seq, job))
             self.n = 1
             r = self.capacity if self.capacity < self.max_rate else self.max_rate
-            after(self.env, work / r, self.gen, self._fire_cb)
+            wake = Wake()
+            wake.callbacks = [self._fire_cb]
+            wake.value = self.gen
+            wake.at_s = t = now + work / r
+            heappush(self._events, (t, 1, next(self._ids), wake))
             return
-        self._advance(now)
+        dt = now - self.t
+        if dt > 0:  # _advance, inline: the hot path
+            total = n * self.max_rate
+            if total > self.capacity:
+                total = self.capacity
+            self.v += dt * total / n
+            self.busy += dt * total
+        self.t = now
         finish = self.v + work
         heap = self.heap
         # A busy station always has one pending wake-up. It stays valid unless the newcomer will be the
@@ -88,14 +101,18 @@ class PSStation:
         self.n = n + 1
         if stale:
             self.gen += 1
-            self._schedule()
+            self._schedule(now)
 
-    def _schedule(self) -> None:
+    def _schedule(self, now: float) -> None:
         r = self.capacity / self.n
         if r > self.max_rate:
             r = self.max_rate
         dt = (self.heap[0][0] - self.v) / r
-        after(self.env, dt if dt > 0 else 0.0, self.gen, self._fire_cb)
+        wake = Wake()
+        wake.callbacks = [self._fire_cb]
+        wake.value = self.gen
+        wake.at_s = t = now + dt if dt > 0 else now
+        heappush(self._events, (t, 1, next(self._ids), wake))
 
     def _fire(self, wake: Wake) -> None:
         if wake.value != self.gen:
@@ -114,7 +131,7 @@ class PSStation:
         # Jobs whose remaining work is under a nanosecond of service leave now (float round-off).
         limit = self.v + total / n * (1e-9 + now * 1e-15)
         if heap[0][0] > limit:
-            self._schedule()  # woken early: an arrival slowed the head down
+            self._schedule(now)  # woken early: an arrival slowed the head down
             return
         first = heappop(heap)[2]
         if heap and heap[0][0] <= limit:
@@ -123,14 +140,14 @@ class PSStation:
                 finished.append(heappop(heap)[2])
             self.n = n - len(finished)
             if heap:
-                self._schedule()
+                self._schedule(now)
             done = self.done
             for job in finished:
                 done(job, now)
             return
         self.n = n - 1
         if heap:
-            self._schedule()
+            self._schedule(now)
         self.done(first, now)
 
     def set_capacity(self, capacity: float, max_rate: float) -> None:
@@ -143,7 +160,7 @@ class PSStation:
         self.max_rate = max_rate
         if self.n:
             self.gen += 1  # the pending wake-up was computed for the old rate
-            self._schedule()
+            self._schedule(now)
 
     def capacity_s(self, now: float) -> float:
         """Capacity integrated over [0, now] (capacity-seconds offered)."""
