@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,3 +110,42 @@ def load_network_csv(path: str | Path) -> NetworkTable:
         except NetworkTableError as exc:
             raise NetworkTableError(f"{path} line {line_no}: {exc}") from None
     return NetworkTable(links)
+
+
+class Routes:
+    """Fewest-hops routes over a topology's links: the one rule the run's prediction and the simulator share.
+
+    Breadth first from the sender, each node's neighbours taken in the order its links are listed; a node
+    keeps the first route that reaches it, so the route is the same on every call and on both sides.
+    """
+
+    def __init__(self, links: Iterable[tuple[str, str]]):
+        self._neighbours: dict[str, list[str]] = {}
+        for a, b in links:
+            for x, y in ((a, b), (b, a)):
+                around = self._neighbours.setdefault(x, [])
+                if y not in around:
+                    around.append(y)
+        self._from: dict[str, dict[str, tuple[str, ...]]] = {}
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self._neighbours)
+
+    def path(self, a: str, b: str) -> tuple[str, ...] | None:
+        """The nodes from ``a`` to ``b``, both included; None when no route joins them."""
+        return self.paths_from(a).get(b)
+
+    def paths_from(self, a: str) -> dict[str, tuple[str, ...]]:
+        """Every node ``a`` reaches -> its route from ``a``, nearest first."""
+        if a not in self._from:
+            paths = {a: (a,)}
+            queue = deque([a])
+            while queue:
+                x = queue.popleft()
+                for y in self._neighbours.get(x, ()):
+                    if y not in paths:
+                        paths[y] = (*paths[x], y)
+                        queue.append(y)
+            self._from[a] = paths
+        return self._from[a]

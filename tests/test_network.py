@@ -40,3 +40,18 @@ def test_missing_file_and_bad_header(tmp_path):
     path.write_text("from,to\n")
     with pytest.raises(NetworkTableError, match="line 1: expected header"):
         load_network_csv(path)
+
+
+def test_routes_take_the_fewest_hops_and_break_ties_by_link_order():
+    from scission.network import Routes
+
+    chain = Routes([("device", "gateway"), ("gateway", "edge"), ("edge", "cloud")])
+    assert chain.path("device", "cloud") == ("device", "gateway", "edge", "cloud")
+    assert chain.path("cloud", "device") == ("cloud", "edge", "gateway", "device")
+    assert chain.paths_from("edge") == {"edge": ("edge",), "gateway": ("edge", "gateway"), "cloud": ("edge", "cloud"),
+                                        "device": ("edge", "gateway", "device")}
+    square = [("d", "a"), ("d", "b"), ("a", "c"), ("b", "c")]
+    assert Routes(square).path("d", "c") == ("d", "a", "c")
+    assert Routes([square[1], square[0], *square[2:]]).path("d", "c") == ("d", "b", "c")
+    assert Routes([("a", "b"), ("c", "d")]).path("a", "d") is None
+    assert Routes([]).paths_from("alone") == {"alone": ("alone",)}

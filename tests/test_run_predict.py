@@ -13,11 +13,11 @@ from run_fakes import BLOCK_S, INPUT_BYTES, MODEL, profile_files
 
 from emulator.probe import ProbeResult
 from emulator.topology import LinkSpec, NodeSpec, TopologySpec
-from scission.network import NetworkLink, NetworkTable
+from scission.network import NetworkLink, NetworkTable, Routes
 from scission.profile_folder import load_profiles
 from scission.units import mbps_to_bytes_per_s
 from testbed.errors import RunFailed
-from testbed.run.predict import Routes, choose_device, network_from_probes, predict
+from testbed.run.predict import choose_device, network_from_probes, predict
 
 
 def _profiles(tmp_path, tiers):

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from run_fakes import fake_run, write_experiment, write_topology
 
 import testbed.run.folder as folder_module
+from scission.network import Routes
 from scission.problem import Configuration, Placement
 from testbed.errors import ConfigurationError, ExperimentFileError, RunFolderError
-from testbed.run.predict import Routes
 from testbed.run.runner import Segment, Stage, plan_segments, plan_stages, split_requests
 from testbed.run.spec import FaultSpec, experiment_from_dict, load_experiment
 

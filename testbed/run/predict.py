@@ -13,18 +13,17 @@ A native whose resource the device cannot reach at all (a disconnected topology)
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scission.network import NetworkLink, NetworkTable
+from scission.network import NetworkLink, NetworkTable, Routes
 from scission.partition import build_problem
 from scission.problem import Configuration, evaluate
 from scission.profiles import Profile
 from scission.search import search
 from testbed.errors import RunFailed, translated
 
-__all__ = ["Chosen", "Prediction", "Routes", "choose_device", "network_from_probes", "predict"]
+__all__ = ["Chosen", "Prediction", "choose_device", "network_from_probes", "predict"]
 
 
 @dataclass(frozen=True)
@@ -45,41 +44,6 @@ class Prediction:
 
     chosen: list[Chosen]
     unreachable: tuple[str, ...] = ()
-
-
-class Routes:
-    """Fewest-hops routes over a topology's links, the simulator's rule (`testbed.sim.world.World.route`).
-
-    Breadth first from the sender, each node's neighbours taken in the order its links are listed; a node
-    keeps the first route that reaches it, so the route is the same on every call and on both sides.
-    """
-
-    def __init__(self, links: Iterable[tuple[str, str]]):
-        self._neighbours: dict[str, list[str]] = {}
-        for a, b in links:
-            for x, y in ((a, b), (b, a)):
-                around = self._neighbours.setdefault(x, [])
-                if y not in around:
-                    around.append(y)
-        self._from: dict[str, dict[str, tuple[str, ...]]] = {}
-
-    @property
-    def nodes(self) -> tuple[str, ...]:
-        return tuple(self._neighbours)
-
-    def path(self, a: str, b: str) -> tuple[str, ...] | None:
-        """The nodes from ``a`` to ``b``, both included; None when no route joins them."""
-        if a not in self._from:
-            paths = {a: (a,)}
-            queue = deque([a])
-            while queue:
-                x = queue.popleft()
-                for y in self._neighbours.get(x, ()):
-                    if y not in paths:
-                        paths[y] = (*paths[x], y)
-                        queue.append(y)
-            self._from[a] = paths
-        return self._from[a].get(b)
 
 
 def network_from_probes(probes: Sequence) -> NetworkTable:

@@ -24,11 +24,12 @@ from typing import Protocol
 
 from emulator.emulation import Emulation
 from emulator.topology import TopologySpec, load_topology
+from scission.network import Routes
 from scission.problem import Configuration
 from testbed.errors import AgentError, ConfigurationError, RunFailed, RunFolderError, translated
 from testbed.run.agents import AgentClient, Agents, RequestRecord
 from testbed.run.folder import RunFolder
-from testbed.run.predict import Chosen, Routes, choose_device, network_from_probes, predict
+from testbed.run.predict import Chosen, choose_device, network_from_probes, predict
 from testbed.run.results import RunResults
 from testbed.run.spec import ExperimentSpec, FaultSpec
 

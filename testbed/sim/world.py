@@ -16,14 +16,13 @@ zero-load simulated latency equals its scission cost exactly:
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from scission.network import NetworkLink, NetworkTable
+from scission.network import NetworkLink, NetworkTable, Routes
 from scission.partition import candidate_from_model, search_problem
 from scission.problem import (
     DEFAULT_INPUT_BYTES,
@@ -139,6 +138,7 @@ class World:
         profiles_label: str = "the profile folder",
     ):
         self.topology = topology
+        self._graph = Routes((lk.a, lk.b) for lk in topology.links)  # the run's prediction routes alike
         self.tiers: tuple[str, ...] = tuple(topology.tiers)
         self.model = model.lower()
         overrides = dict(overrides or {})
@@ -191,26 +191,8 @@ class World:
     def devices(self) -> list[str]:
         return list(self.paths)
 
-    def _bfs(self, start: str) -> dict[str, list[str]]:
-        prev: dict[str, str | None] = {start: None}
-        queue = deque([start])
-        while queue:
-            x = queue.popleft()
-            for y in self.topology.neighbours(x):
-                if y not in prev:
-                    prev[y] = x
-                    queue.append(y)
-        paths = {}
-        for node in prev:
-            seq, cur = [], node
-            while cur is not None:
-                seq.append(cur)
-                cur = prev[cur]
-            paths[node] = seq[::-1]
-        return paths
-
     def _device_path(self, device: str) -> DevicePath:
-        reach = self._bfs(device)
+        reach = self._graph.paths_from(device)
         chosen: list[str | None] = [device]
         for tier in self.tiers[1:]:
             options = [n for n in reach if n in self.nodes and self.nodes[n].tier == tier]
@@ -222,7 +204,7 @@ class World:
         """Directed links from a to b along the fewest hops."""
         key = (a, b)
         if key not in self._routes:
-            seq = self._bfs(a).get(b)
+            seq = self._graph.path(a, b)
             if seq is None:
                 raise ConfigurationError(f"node {b} cannot be reached from node {a} in topology {self.topology.name}")
             self._routes[key] = tuple(zip(seq, seq[1:], strict=False))
