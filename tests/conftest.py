@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 from pathlib import Path
@@ -43,3 +44,16 @@ def require_docker() -> None:
 @pytest.fixture
 def legacy_dir() -> Path:
     return LEGACY_DIR
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Full dotted names of every absolute import in a file (function-local ones included), and for
+    ``from m import x`` also ``m.x``: the structure tests' one reading of what a module imports."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found

@@ -3,27 +3,14 @@ the old flat modules are gone and nothing imports them; every `__all__` of testb
 
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, imported_modules
 
 OLD_MODULES = {"testbed.experiment", "testbed.results", "testbed.speeds", "testbed.run_plots", "testbed.run_cli",
                "testbed.sim.compare"}
 RUN_MODULES = sorted(p.stem for p in (REPO / "testbed" / "run").glob("*.py") if p.stem != "__init__")
-
-
-def _modules_imported(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
 
 
 def _under(modules: set[str], package: str) -> set[str]:
@@ -32,18 +19,18 @@ def _under(modules: set[str], package: str) -> set[str]:
 
 def test_run_never_imports_sim():
     for path in (REPO / "testbed" / "run").rglob("*.py"):
-        assert not _under(_modules_imported(path), "testbed.sim"), path
+        assert not _under(imported_modules(path), "testbed.sim"), path
 
 
 def test_sim_never_imports_run():
     for path in (REPO / "testbed" / "sim").rglob("*.py"):
         if path.name == "compare.py":
             continue  # the old home of compare, if a tree still has it
-        assert not _under(_modules_imported(path), "testbed.run"), path
+        assert not _under(imported_modules(path), "testbed.run"), path
 
 
 def test_predict_imports_no_emulator():
-    assert not _under(_modules_imported(REPO / "testbed" / "run" / "predict.py"), "emulator")
+    assert not _under(imported_modules(REPO / "testbed" / "run" / "predict.py"), "emulator")
 
 
 def test_the_old_flat_modules_are_gone_and_nothing_imports_them():
@@ -51,7 +38,7 @@ def test_the_old_flat_modules_are_gone_and_nothing_imports_them():
         assert not (REPO / (name.replace(".", "/") + ".py")).exists(), name
     for folder in ("scission", "emulator", "testbed", "tests", "benchmarks"):
         for path in (REPO / folder).rglob("*.py"):
-            assert not (_modules_imported(path) & OLD_MODULES), path
+            assert not (imported_modules(path) & OLD_MODULES), path
 
 
 @pytest.mark.parametrize("name", RUN_MODULES)

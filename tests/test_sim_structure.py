@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, imported_modules
 
 SIM_MODULES = ["spec", "world", "conditions", "kernel", "streams", "station", "arrivals", "engine", "driver", "stats",
                "runner", "output", "cli"]
@@ -23,18 +23,6 @@ def _imported(path) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module.split(".")[0])
-    return found
-
-
-def _imported_modules(path) -> set[str]:
-    """Full dotted names of every absolute import in a file (function-local imports included)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -54,7 +42,7 @@ def test_only_the_kernel_touches_simpys_internals():
 
 def test_the_simulator_never_imports_the_run_side():
     for path in sorted((REPO / "testbed" / "sim").rglob("*.py")):
-        bad = sorted(m for m in _imported_modules(path)
+        bad = sorted(m for m in imported_modules(path)
                      if m.startswith("testbed.run_") or any(m == r or m.startswith(f"{r}.") for r in RUN_SIDE))
         assert not bad, f"{path.relative_to(REPO)} imports {bad}: testbed/sim and testbed/run never import each other"
 
