@@ -89,3 +89,16 @@ def test_run_folder_report_in_chromium(tmp_path):
     assert seen["errors"] == []
     assert len(seen["images"]) == 1 and seen["images"][0]["ok"]
     assert seen["tables"] >= 1
+
+
+def test_distribution_gain_counts_every_tiers_native_as_single_tier():
+    import pandas as pd
+
+    from testbed.report import distribution_gain
+
+    table = pd.DataFrame({"bandwidth_mbps": [5.0] * 3, "seed": [1] * 3, "policy": ["gateway-only", "cloud-only", "static"],
+                          "mean_s": [0.4, 0.8, 0.2]})
+    gain = distribution_gain(table)
+    assert list(gain["policy"]) == ["static"]
+    assert gain["distribution_gain"].iloc[0] == 2.0  # the best native (gateway-only, 0.4 s) over 0.2 s
+    assert distribution_gain(table[table["policy"] == "static"]) is None
