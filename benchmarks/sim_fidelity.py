@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scission.files import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO))
@@ -117,7 +119,7 @@ def main() -> int:
     }
     figures["wall_s"] = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "sim_fidelity.json").write_text(json.dumps(figures, indent=2) + "\n")
+    atomic_write_text(RESULTS / "sim_fidelity.json", json.dumps(figures, indent=2) + "\n")
     lines = ["# Simulator fidelity against closed forms", "",
              f"Measured {figures['date']} with `{figures['command']}`.", "",
              "| queue | rho | requests | theory mean s | simulated mean s | error |", "|---|---|---|---|---|---|"]
@@ -132,7 +134,7 @@ def main() -> int:
     for r in figures["zero_load"]:
         lines.append(f"| {r['model']} | {r['config']} | {r['search_cost_s']:.6f} | {r['simulated_s']:.6f} | "
                      f"{r['relative_error']:.1e} |")
-    (RESULTS / "sim_fidelity.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "sim_fidelity.md", "\n".join(lines) + "\n")
     print((RESULTS / "sim_fidelity.md").read_text())
     return 0
 

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from scission.files import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "experiments" / "sim-speed.yaml"
 RESULTS = REPO / "benchmarks" / "results"
@@ -141,7 +143,7 @@ def measure_memory(counts: list[int]) -> list[dict]:
 
 def write_results(figures: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "sim_speed.json").write_text(json.dumps(figures, indent=2) + "\n")
+    atomic_write_text(RESULTS / "sim_speed.json", json.dumps(figures, indent=2) + "\n")
     s, n, mem = figures["speed"], figures["naive"], figures["memory"]
     lines = [
         "# Simulator speed and memory",
@@ -166,7 +168,7 @@ def write_results(figures: dict) -> None:
     ]
     for row in mem:
         lines.append(f"| {row['requests']:,} | {row['peak_traced_bytes'] / 1e6:.2f} MB |")
-    (RESULTS / "sim_speed.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "sim_speed.md", "\n".join(lines) + "\n")
 
 
 def main() -> int:

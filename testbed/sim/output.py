@@ -14,7 +14,8 @@ import json
 import math
 from pathlib import Path
 
-from scission.plots import pyplot
+from scission.files import atomic_write_parquet, atomic_write_text
+from scission.plots import pyplot, save_figure
 from testbed.sim.runner import SimulationResult
 from testbed.sim.stats import LatencyHistogram
 
@@ -82,9 +83,7 @@ def plot_timeline(result: SimulationResult, path: Path) -> Path:
     else:
         ax.set_xlabel("simulated time (s)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_cdf(result: SimulationResult, path: Path) -> Path:
@@ -106,26 +105,20 @@ def plot_cdf(result: SimulationResult, path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_outputs(result: SimulationResult, out_dir: str | Path, plots: bool = True) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    path = out / "summary.json"
-    path.write_text(json.dumps(to_jsonable(result.summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    written.append(path)
-    result.runs_frame().to_parquet(out / "runs.parquet", index=False)
-    written.append(out / "runs.parquet")
-    result.timeline_frame().to_parquet(out / "timeline.parquet", index=False)
-    written.append(out / "timeline.parquet")
+    written.append(atomic_write_text(out / "summary.json",
+                                     json.dumps(to_jsonable(result.summary), indent=2, sort_keys=True) + "\n"))
+    written.append(atomic_write_parquet(result.runs_frame(), out / "runs.parquet"))
+    written.append(atomic_write_parquet(result.timeline_frame(), out / "timeline.parquet"))
     requests = result.requests_frame()
     if requests is not None:
-        requests.to_parquet(out / "requests.parquet", index=False)
-        written.append(out / "requests.parquet")
+        written.append(atomic_write_parquet(requests, out / "requests.parquet"))
     if plots:
         written.append(plot_timeline(result, out / "latency_over_time.png"))
         written.append(plot_cdf(result, out / "latency_cdf.png"))
