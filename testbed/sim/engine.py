@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import math
 import time
+from heapq import heappush
 from typing import NamedTuple
 
 from scission.units import mbps_to_bytes_per_s
 from testbed.errors import TestbedError
 from testbed.sim import kernel
 from testbed.sim.arrivals import arrival_streams
-from testbed.sim.kernel import after
+from testbed.sim.kernel import Wake, after
 from testbed.sim.station import PSStation
 from testbed.sim.stats import LatencyHistogram, Timeline
 from testbed.sim.streams import Buffer, stream
@@ -142,6 +143,7 @@ class Simulation:
         self.done = kernel.new_event(self.env)
         self._arrive_cb = self._arrive
         self._after_delay_cb = self._after_delay_rec if self.record else self._after_delay
+        self._events, self._ids = kernel.event_queue(self.env)  # propagation wake-ups, pushed inline
         self._bins = [0] * len(LatencyHistogram().counts)
         self._n = 0
         self._sum = 0.0
@@ -277,7 +279,11 @@ class Simulation:
                 d += st.jitter.take()
             if d > 0:
                 self.in_delay += 1
-                after(self.env, d, job, self._after_delay_cb)
+                wake = Wake()  # kernel.after, inline: one per link a request crosses
+                wake.callbacks = [self._after_delay_cb]
+                wake.value = job
+                wake.at_s = t = now + d
+                heappush(self._events, (t, 1, next(self._ids), wake))
                 return
         if i == len(steps):
             self._finish(job, now)
