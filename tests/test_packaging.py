@@ -138,3 +138,63 @@ def test_a_missing_name_is_still_the_commands_own_one_line_error(installed):
     out = run(installed, "emulator", "validate", "no-such-topology")
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "no-such-topology" in out.stderr
+
+
+# ------------------------------------------------------------------ tox from a fresh clone (issue 12 point 8)
+
+
+@pytest.fixture(scope="module")
+def clone_with_venv(tmp_path_factory) -> Path:
+    """A clean copy of the checkout whose .venv is this interpreter's (what scripts/setup.sh makes)."""
+    src = clean_copy(tmp_path_factory.mktemp("clone") / "src")
+    (src / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    return src
+
+
+def tox(clone: Path, *argv: str) -> subprocess.CompletedProcess:
+    from conftest import console_script
+
+    env = outside_env()
+    env.pop("TOX_WORK_DIR", None)
+    return subprocess.run([console_script("tox"), *argv], cwd=clone, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_setup_installs_tox_into_the_venv():
+    assert (Path(sys.prefix) / "bin" / "tox").is_file(), "scripts/setup.sh should install tox (the test extra)"
+    assert "tox -e sweep" in (REPO / "docs" / "experiments.md").read_text()
+
+
+def test_tox_lint_sweep_and_tests_work_from_a_fresh_clone(clone_with_venv):
+    """The three environments the docs name, reusing .venv's packages: about a minute, not a 2 GB download."""
+    clone, timings = clone_with_venv, {}
+    started = time.perf_counter()
+    out = tox(clone, "-e", "lint")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "All checks passed" in out.stdout
+    timings["lint"] = time.perf_counter() - started
+
+    spec = clone / "tiny-sweep.yaml"
+    spec.write_text("name: tiny\nbase: {simulation: experiments/sim-legacy-partition.yaml}\n"
+                    "axes:\n  model: [mobilenetv2, vgg16]\nreplications: 1\n")
+    started = time.perf_counter()
+    out = tox(clone, "-e", "sweep", "--", str(spec), "--out", str(clone / "sweep-out"))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert (clone / "sweep-out" / "results.parquet").is_file()
+    timings["sweep"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    out = tox(clone, "-e", "tests", "--", "-q", "-p", "no:cacheprovider", "tests/test_network.py")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout
+    timings["tests"] = time.perf_counter() - started
+
+    # The environment runs the clone's code, with TensorFlow from .venv rather than a second copy.
+    out = tox(clone, "exec", "-e", "tests", "-qq", "--", "python", "-c",
+              "import importlib.metadata as m, json, scission; "
+              "print(json.dumps([scission.__file__, str(m.distribution('tensorflow-cpu').locate_file(''))]))")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    module, tensorflow_site = json.loads(out.stdout.strip().splitlines()[-1])
+    assert module == str(clone / "scission" / "__init__.py")
+    assert Path(tensorflow_site).resolve() == Path(sysconfig.get_paths()["purelib"]).resolve()
+    print("tox timings (s):", {k: round(v, 1) for k, v in timings.items()})
