@@ -129,9 +129,27 @@ def test_installed_simulate_and_validate_take_shipped_names(installed):
     out = run(installed, "emulator", "validate", "four-tier")
     assert out.returncode == 0, out.stderr
     assert "four-tier: 4 nodes" in out.stdout
+    out = run(installed, "emulator", "up", "four-tier", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "ip netns add emu.four-tier." in out.stdout
     out = run(installed, "python", "-m", "scission.resources")
     assert out.returncode == 0, out.stderr
     assert "sim-four-tier" in out.stdout and "three-tier-wifi" in out.stdout and "legacy" in out.stdout
+
+
+def test_checkout_names_resolve_to_the_repository_files(tmp_path, monkeypatch):
+    from scission import resources
+
+    assert resources.root() == REPO and resources.docker_dir() == REPO / "docker"
+    assert resources.resolve("topologies", "four-tier") == str(REPO / "topologies" / "four-tier.yaml")
+    assert resources.resolve("topologies", "four-tier.yaml") == str(REPO / "topologies" / "four-tier.yaml")
+    assert resources.resolve("experiments", "sim-four-tier") == str(REPO / "experiments" / "sim-four-tier.yaml")
+    assert resources.resolve("data", "legacy") == str(REPO / "tests" / "data" / "legacy")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "four-tier").write_text("mine")
+    assert resources.resolve("topologies", "four-tier") == "four-tier"  # a file in the working directory wins
+    assert resources.resolve("topologies", "nowhere") == "nowhere"
+    assert resources.resolve("topologies", "sub/four-tier") == "sub/four-tier"
 
 
 def test_a_missing_name_is_still_the_commands_own_one_line_error(installed):
