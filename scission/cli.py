@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from scission import resources
 from scission.errors import ConstraintError, ScissionError
 
 EXIT_BAD_INPUT = 2
@@ -38,7 +39,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="best configurations of a model from profiles and a network table",
         description="Rank configurations (which tier runs which blocks) of MODEL by predicted latency.",
     )
-    p.add_argument("folder", help="folder of profiles: legacy <tier>-<name>.dat files and/or *.scission folders")
+    p.add_argument("folder", type=resources.arg_type("data"),
+                   help="folder of profiles: legacy <tier>-<name>.dat files and/or *.scission folders, "
+                   "or a shipped one by name (legacy: the original tool's data)")
     p.add_argument("network", help="network CSV (source,destination,ping(ms),bandwidth(mbps)); "
                    "a relative name is looked up in FOLDER first")
     p.add_argument("model", help="model name, e.g. vgg19")

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from scission.resources import arg_type as shipped
 from testbed.errors import TestbedError
 
 __all__ = ["add_simulate_parser", "print_summary_table", "simulate_command"]
@@ -93,7 +94,8 @@ def simulate_command(args: argparse.Namespace) -> int:
 def add_simulate_parser(sub) -> None:
     p = sub.add_parser("simulate", help="replay profiles in a SimPy model under varied bandwidth and load",
                        description="Run a simulation file (experiments/sim-*.yaml): every policy under every seed.")
-    p.add_argument("file", help="simulation YAML file")
+    p.add_argument("file", type=shipped("experiments"), help="simulation YAML file, or a shipped example by name "
+                   "(sim-four-tier; python -m scission.resources lists them)")
     p.add_argument("--out", help="folder for summary.json, Parquet tables and plots")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--seeds", help="override the file's seeds, e.g. 1,2,3")
