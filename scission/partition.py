@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from scission.errors import MissingNetworkPair, ScissionError, UnknownModel
 from scission.network import NetworkTable
@@ -20,6 +21,46 @@ from scission.profiles import ModelProfile, Profile
 
 def known_models(profiles: Iterable[Profile]) -> list[str]:
     return sorted({m for p in profiles for m in p.models})
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """The input size a search charges when the device sends its input on, and where it came from.
+
+    ``source`` is "flag" (the user gave it), "profile" (the profiles' stored input bytes), or "default"
+    (no profile stores one: legacy ``.dat`` files, whose tool assumed 0.15 MB). ``note`` is set when the
+    profiles disagree, saying which value is used.
+    """
+
+    size_bytes: float
+    source: str
+    note: str | None = None
+
+
+def model_input_size(profiles: Iterable[Profile], model: str, first_tier: str | None = None,
+                     given_bytes: float | None = None) -> InputSize:
+    """The one rule for a model's input size, shared by ``scission predict``, ``testbed run`` and the simulator.
+
+    A given size wins. Otherwise the profiles' stored input bytes when they agree; when they disagree,
+    the first-tier (device) profile's, since the device holds the input; with none stored, 0.15 MB.
+    """
+    if given_bytes is not None:
+        return InputSize(float(given_bytes), "flag")
+    model = model.lower()
+    stored = sorted(
+        ((p.resource.tier != first_tier, p.resource.label, p.models[model].input_bytes)
+         for p in profiles if model in p.models and p.models[model].input_bytes is not None),
+    )
+    if not stored:
+        return InputSize(float(DEFAULT_INPUT_BYTES), "default")
+    values = {size for _, _, size in stored}
+    _, label, chosen = stored[0]
+    if len(values) == 1:
+        return InputSize(float(chosen), "profile")
+    listed = ", ".join(f"{lab} {size:,} bytes" for _, lab, size in stored)
+    return InputSize(float(chosen), "profile",
+                     f"the profiles disagree on {model}'s input size ({listed}); using {chosen:,} bytes "
+                     f"from {label}")
 
 
 def candidate_from_model(name: str, model: ModelProfile) -> Candidate:
