@@ -278,7 +278,7 @@ def parse_config_id(text: str, tiers: Sequence[str], layers: BlockLayers, unpref
             counts[index] = n
             return tuple(counts)
     as_blocks = unprefixed == "blocks"
-    body = text
+    body = _from_printed(text, tiers) if "=" in text else text
     if text.startswith(BLOCKS_PREFIX) and ":" in text[len(BLOCKS_PREFIX):]:
         as_blocks, body = True, text[len(BLOCKS_PREFIX):].strip()
     try:
@@ -292,6 +292,24 @@ def parse_config_id(text: str, tiers: Sequence[str], layers: BlockLayers, unpref
             except ValueError:
                 pass
         raise ValueError(f"{exc}; the model has {layers.describe()}{hint}") from None
+
+
+_PRINTED_RE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\((.*?)\)\s*=\s*(-?\d+)\s*-\s*(-?\d+)")
+
+
+def _from_printed(text: str, tiers: Sequence[str]) -> str:
+    """'Device(raspi4) = 0 - 6, Edge(None) = -1 - -1, Cloud(6700k(GPU)) = 7 - 25' (a ``predict`` line, with or
+    without its '[1] 9.0106s - 2.4087MB - ' head) -> 'device:0-6,cloud:7-25'; the resources are not part of
+    an id (a simulation or experiment file maps tiers to resources itself)."""
+    by_lower = {t.lower(): t for t in tiers}
+    parts = []
+    for label, _resource, lo, hi in _PRINTED_RE.findall(text):
+        tier = by_lower.get(label.lower(), label)
+        if (lo, hi) != ("-1", "-1"):
+            parts.append(f"{tier}:{lo}-{hi}")
+    if not parts:
+        raise ValueError(f"{text!r} is neither 'tier:first-last,...' nor a predict line 'Tier(name) = first - last, ...'")
+    return ",".join(parts)
 
 
 def _parse_ranges(body: str, tiers: Sequence[str], layers: BlockLayers, as_blocks: bool) -> tuple[int, ...]:

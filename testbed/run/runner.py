@@ -283,6 +283,8 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
                                  spec.native)
             for label in prediction.unreachable:
                 results.note(f"{model}: {label} left out: no route from the device to that tier")
+            if prediction.input_note:
+                results.warn(f"{model}: {prediction.input_note}")
             results.set_configs(model, prediction.chosen)
             folder.checkpoint(results)
             if run.measure(model, prediction.chosen):
