@@ -139,3 +139,15 @@ def test_the_simulation_table_shows_each_policys_final_configuration_and_switche
     assert out.returncode == 0, out.stderr
     assert "switches" in out.stdout and "final configuration" in out.stdout
     assert "device:0-4,edge:5-95,cloud:96-156" in out.stdout.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_an_experiment_fault_may_name_its_configuration_by_id():
+    from testbed.run.runner import Segment, plan_segments
+    from testbed.run.spec import FaultSpec
+
+    ids = ("device:0-1,edge:2-5", "blocks:device:0-0,edge:1-2")
+    for named in (*ids, "device:0-1, edge:2-5"):
+        fault = FaultSpec(config=named, after_requests=1, action="stop-node", node="edge")
+        assert plan_segments(0, 3, [fault], 2, "top-2", set(), ids) == [Segment(0, 1), Segment(1, 3, (0,))]
+    other = FaultSpec(config="device:0-5", after_requests=1, action="stop-node", node="edge")
+    assert plan_segments(0, 3, [other], 2, "top-2", set(), ids) == [Segment(0, 3)]
