@@ -79,10 +79,13 @@ def build_problem(
     model: str,
     tiers: Sequence[str] = DEFAULT_TIERS,
     constraints: Mapping[str, TierConstraints] | None = None,
-    input_bytes: float = DEFAULT_INPUT_BYTES,
+    input_bytes: float | None = None,
     legacy_zero_rule: bool = False,
 ) -> Problem:
-    """Group the profiles' resources into ordered tiers; resources of tiers not listed are ignored."""
+    """Group the profiles' resources into ordered tiers; resources of tiers not listed are ignored.
+
+    ``input_bytes`` None: ``model_input_size`` of the listed tiers' profiles (stored size, else 0.15 MB).
+    """
     model = model.lower()
     if not any(model in p.models for p in profiles):
         raise UnknownModel(model, known_models(profiles))
@@ -96,6 +99,8 @@ def build_problem(
         tier_objs.append(Tier(tier, cands))
     if not tier_objs[0].candidates:
         raise ScissionError(f"no {tiers[0]} resource has a profile of {model}; a {tiers[0]} holds the input")
+    if input_bytes is None:
+        input_bytes = model_input_size([p for p in profiles if p.resource.tier in tiers], model, tiers[0]).size_bytes
     return Problem(
         tiers=tuple(tier_objs),
         network=network,
@@ -142,7 +147,7 @@ def partition(
     k: int = 5,
     tiers: Sequence[str] = DEFAULT_TIERS,
     constraints: Mapping[str, TierConstraints] | None = None,
-    input_bytes: float = DEFAULT_INPUT_BYTES,
+    input_bytes: float | None = None,
     legacy_zero_rule: bool = False,
 ) -> list[Configuration]:
     """The top ``k`` configurations of ``model`` (fastest first) over the given ordered tiers."""

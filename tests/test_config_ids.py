@@ -151,3 +151,20 @@ def test_an_experiment_fault_may_name_its_configuration_by_id():
         assert plan_segments(0, 3, [fault], 2, "top-2", set(), ids) == [Segment(0, 1), Segment(1, 3, (0,))]
     other = FaultSpec(config="device:0-5", after_requests=1, action="stop-node", node="edge")
     assert plan_segments(0, 3, [other], 2, "top-2", set(), ids) == [Segment(0, 3)]
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(partitions())
+def test_an_old_unprefixed_block_id_is_never_silently_read_as_other_layers(case):
+    """Block ranges written before issue 12 (no prefix) either mean the same split read as layers or are
+    refused: a profile's blocks are contiguous, so an id covering layers 0..last and blocks 0..n-1 with
+    the same numbers needs one layer per block, where both readings agree."""
+    layers, tiers, counts = case
+    old = block_ranges(tiers, counts)
+    try:
+        read = parse_config_id(old, tiers, layers)
+    except ValueError as exc:
+        assert "blocks:" in str(exc)  # the message says how to write block ranges
+        return
+    assert read == counts

@@ -242,3 +242,32 @@ def test_explaining_an_empty_answer_survives_a_network_that_only_the_constraints
     assert result.stdout.splitlines()[0] == "No results for the specified configuration"
     assert "--device 30 (layer 30 on the device)" in result.stdout
     assert "layer 30 is past vgg19's last layer 25" in result.stderr
+
+
+def test_one_input_size_rule_for_predict_the_run_and_the_simulator(tmp_path):
+    """model_input_size decides for all three: `testbed run` used 0 and the simulator its first device's size."""
+    from dataclasses import replace
+
+    from test_sim_helpers import RESOURCES, profile, topology
+
+    from scission.partition import model_input_size
+    from testbed.sim.world import World
+
+    def sized(label, size):
+        p = profile(label, [(0.1, 1000), (0.1, 500)])
+        return replace(p, models={"m": replace(p.models["m"], input_bytes=size)})
+
+    legacy = [profile(label, [(0.1, 1000), (0.1, 500)]) for label in RESOURCES.values()]
+    assert model_input_size(legacy, "m", "device").size_bytes == 150_000.0
+    agreeing = [sized(label, 4096) for label in RESOURCES.values()]
+    assert model_input_size(agreeing, "m", "device") == model_input_size(agreeing, "m", "device", None)
+    assert model_input_size(agreeing, "m", "device").size_bytes == 4096.0
+    assert model_input_size(agreeing, "m", "device", 10.0).source == "flag"
+    disagreeing = [sized("edge-e", 9999), sized("device-d", 4096), sized("cloud-c", 4096)]
+    size = model_input_size(disagreeing, "m", "device")
+    assert size.size_bytes == 4096.0 and "using 4,096 bytes from device-d" in size.note
+    topo = topology([("device", "device", 1.0), ("edge", "edge", 1.0), ("cloud", "cloud", 1.0)],
+                    [("device", "edge", 8.0, 10.0), ("edge", "cloud", 8.0, 10.0)])
+    assert World(topo, disagreeing, RESOURCES, "m").input_bytes == 4096.0
+    assert World(topo, legacy, RESOURCES, "m").input_bytes == 150_000.0
+    assert World(topo, legacy, RESOURCES, "m", input_bytes=321).input_bytes == 321.0
