@@ -110,6 +110,7 @@ def _bad_inputs(legacy_dir, tmp_path):
         "bad time": (["predict", d, "network_stats.csv", "vgg19", "--edge-time", "fast"], "unknown unit"),
         "count": (["predict", d, "network_stats.csv", "vgg19", "--result-count", "0"], "at least 1"),
         "unknown flag": (["predict", d, "network_stats.csv", "vgg19", "--frobnicate"], "unrecognized arguments"),
+        "empty name": (["predict", d, "network_stats.csv", "vgg19", "-e", "name:"], "'name:' needs a resource name"),
     }
 
 
@@ -117,7 +118,7 @@ def _bad_inputs(legacy_dir, tmp_path):
     "case",
     ["missing folder", "missing csv", "no profiles", "unknown model", "malformed row", "missing pair",
      "bad criteria", "negative layer", "hostile pickle", "negative size", "unknown unit", "bad time", "count",
-     "unknown flag"],
+     "unknown flag", "empty name"],
 )
 def test_bad_input_is_one_line_and_exit_2(case, legacy_dir, tmp_path):
     args, message = _bad_inputs(legacy_dir, tmp_path)[case]

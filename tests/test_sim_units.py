@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from scission.problem import DEFAULT_TIERS, BlockLayers
-
-ONE_PER_BLOCK = BlockLayers.one_per_block(66)  # layer ids and block ids coincide
 from testbed.errors import ConfigurationError, TraceError
 from testbed.sim.conditions import build_trace
 from testbed.sim.spec import ConditionSpec
 from testbed.sim.stats import LatencyHistogram, Timeline, mean_ci
 from testbed.sim.streams import stream
 from testbed.sim.world import Split
+
+ONE_PER_BLOCK = BlockLayers.one_per_block(66)  # layer ids and block ids coincide
 
 
 @pytest.mark.parametrize(

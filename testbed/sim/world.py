@@ -197,7 +197,8 @@ class World:
         counts = {n.resource: len(n.profile.blocks) for n in self.nodes.values()}
         if len(set(counts.values())) > 1:
             raise ResourceMissing(f"the resources profile {self.model} with different block counts: {counts}")
-        layer_maps = {n.resource: BlockLayers.of(n.profile.blocks) for n in self.nodes.values()}
+        with translated(ResourceMissing, f"the layer ranges of {self.model}'s blocks"):
+            layer_maps = {n.resource: BlockLayers.of(n.profile.blocks) for n in self.nodes.values()}
         if len(set(layer_maps.values())) > 1:
             raise ResourceMissing(f"the resources profile {self.model} with different layer ranges per block "
                                   f"({', '.join(sorted(layer_maps))}); configuration ids would be ambiguous")
