@@ -91,7 +91,7 @@ DIMENSIONS: dict[str, Dimension] = {
                   ("B, kB, MB, GB (powers of 10)", "KiB, MiB, GiB (powers of 2)",
                    "k, m, g (Docker's: KiB, MiB, GiB)"), "0.15MB", _SIZE_REFUSED),
         Dimension("duration", "ms", _DURATION_MS, ("us", "ms", "s", "min"), "20ms"),
-        Dimension("duration_s", "s", _DURATION_S, ("us", "ms", "s", "min"), "30s"),
+        Dimension("duration in s", "s", _DURATION_S, ("us", "ms", "s", "min"), "30s"),
         Dimension("percent", "%", {"%": 1.0}, ("%",), "1%"),
         Dimension("request rate", "/s", {"/s": 1.0, "rps": 1.0, "/min": 1 / 60}, ("/s", "rps", "/min"), "5/s"),
     )
@@ -112,6 +112,9 @@ def _factor(dim: Dimension, unit: str) -> float:
     if same:
         meanings = " or ".join(f"{u} ({_describe(dim, u)})" for u in sorted(same))
         raise QuantityError(f"unit {unit!r} is ambiguous: it could be {meanings}; use {dim.accepted()}")
+    other = next((d.name for d in DIMENSIONS.values() if d is not dim and unit in d.units), None)
+    if other is not None:
+        raise QuantityError(f"unit {unit!r} is wrong for a {dim.name} (it is a {other}); use {dim.accepted()}")
     raise QuantityError(f"unknown {dim.name} unit {unit!r}; use {dim.accepted()}")
 
 
@@ -179,7 +182,7 @@ def parse_duration_ms(value: Any, bare: str | None = None, allow_bare_zero: bool
 
 def parse_duration_s(value: Any, bare: str | None = None) -> float:
     """A duration in s: '30s' -> 30, '2min' -> 120, '500ms' -> 0.5; never negative."""
-    return _at_least(parse_quantity(value, "duration_s", bare), value, 0.0, False)
+    return _at_least(parse_quantity(value, "duration in s", bare), value, 0.0, False)
 
 
 def parse_request_rate_per_s(value: Any, bare: str | None = None) -> float:
