@@ -25,6 +25,7 @@ from emulator.topology import (
     parse_duration_ms,
     parse_loss_pct,
 )
+from scission.quantities import parse_duration_s
 
 console = Console()
 if not console.is_terminal:  # piped or logged: do not wrap tables at 80 columns
@@ -65,7 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="measure every link direction from inside the containers")
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--duration-s", type=float, default=2.0, help="bulk transfer per direction (s)")
+    p.add_argument("--duration-s", type=_unit_arg(lambda v: parse_duration_s(v, bare="s"), "--duration-s"),
+                   default=2.0, help="bulk transfer per direction (s, or e.g. 500ms)")
     p.add_argument("--count", type=int, default=10, help="echo round trips per direction")
 
     p = sub.add_parser("doctor", help="host capabilities: engine, cgroup version, qdiscs")

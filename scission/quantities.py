@@ -97,7 +97,7 @@ DIMENSIONS: dict[str, Dimension] = {
     )
 }
 
-_QUANTITY_RE = re.compile(r"\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*")
+_QUANTITY_RE = re.compile(r"\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)?\s*(\S*)\s*")
 
 
 def _factor(dim: Dimension, unit: str) -> float:
@@ -115,7 +115,7 @@ def _factor(dim: Dimension, unit: str) -> float:
     other = next((d.name for d in DIMENSIONS.values() if d is not dim and unit in d.units), None)
     if other is not None:
         raise QuantityError(f"unit {unit!r} is wrong for a {dim.name} (it is a {other}); use {dim.accepted()}")
-    raise QuantityError(f"unknown {dim.name} unit {unit!r}; use {dim.accepted()}")
+    raise QuantityError(f"unknown unit {unit!r} for a {dim.name}; use {dim.accepted()}")
 
 
 def _describe(dim: Dimension, unit: str) -> str:
@@ -134,7 +134,9 @@ def parse_quantity(value: Any, dimension: str, bare: str | None = None, allow_ba
         raise QuantityError(f"{value!r} is not a {dim.name}; write e.g. {dim.example!r}")
     if isinstance(value, str):
         match = _QUANTITY_RE.fullmatch(value)
-        if match is None:
+        if match is not None and match.group(1) is None and match.group(2):
+            _factor(dim, match.group(2))  # 'fast', 'parsecs': name the unknown unit
+        if match is None or match.group(1) is None:
             raise QuantityError(f"{value!r} is not a {dim.name}: write a number and a unit, e.g. {dim.example!r}")
         number, unit = float(match.group(1)), match.group(2)
     else:
@@ -161,7 +163,7 @@ def _at_least(value: float, raw: Any, minimum: float, strict: bool) -> float:
     if strict and value <= minimum:
         raise QuantityError(f"{raw!r} must be greater than zero")
     if value < minimum:
-        raise QuantityError(f"{raw!r} must be at least {minimum:g}")
+        raise QuantityError(f"{raw!r} must not be negative" if minimum == 0 else f"{raw!r} must be at least {minimum:g}")
     return value
 
 

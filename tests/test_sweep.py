@@ -176,7 +176,7 @@ def run_cli(*args):
     [
         ({"axes": {"bandwith": [1]}}, [], "unknown axis"),
         ({"axes": {"model": []}}, [], "has no values"),
-        ({"axes": {"bandwidth": ["3 parsecs"]}}, [], "unknown rate unit 'parsecs'"),
+        ({"axes": {"bandwidth": ["3 parsecs"]}}, [], "unknown unit 'parsecs' for a rate"),
         ({"base": {"simulation": "nope.yaml"}}, [], "does not exist"),
         ({}, ["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "unreachable"),
     ],
