@@ -260,3 +260,17 @@ def test_fraction_parser_hint():
     assert parse_fraction("60%") == 0.6 and parse_fraction(0.6) == 0.6
     with pytest.raises(QuantityError, match=r"a bare number is a fraction \(0-1\); for percent write '60%'"):
         parse_fraction(60)
+
+
+def test_testbed_commands_refuse_bad_quantities_in_one_line(tmp_path):
+    sim = tmp_path / "sim.yaml"
+    sim.write_text(yaml.safe_dump(_sim_doc(topology=str(BASE_SIM.parent / "../topologies/three-tier-wifi.yaml"),
+                                           profiles=str(BASE_SIM.parent / "../tests/data/legacy"),
+                                           conditions=[{"kind": "step", "node": "edge", "load": [[0, 60]]}])))
+    out = _cli("testbed.cli", "simulate", str(sim), "--out", str(tmp_path / "out"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "a bare number is a fraction of the node (0-1); for percent write '60%'" in out.stderr
+    sweep = _sweep(tmp_path, {"bandwidth": {"values": [1, 2], "unit": "mbps"}})
+    out = _cli("testbed.cli", "sweep", str(sweep), "--out", str(tmp_path / "sweep-out"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "unit 'mbps' is ambiguous" in out.stderr and "MB/s" in out.stderr
