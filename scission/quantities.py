@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from scission.units import BITS_PER_BYTE as _B
+
 __all__ = [
     "DIMENSIONS",
     "Dimension",
@@ -55,7 +57,7 @@ class Dimension:
         return "; ".join(self.shown)
 
 
-_M = 1e6
+_M = 1e6  # bits per Mbit
 _RATE_MBPS: dict[str, float] = {
     # bits per second (tc's kbit/mbit/gbit are bits per second too)
     "bit/s": 1e-6, "b/s": 1e-6, "bps": 1e-6,
@@ -63,11 +65,11 @@ _RATE_MBPS: dict[str, float] = {
     "Mbit/s": 1.0, "Mb/s": 1.0, "Mbps": 1.0, "Mbit": 1.0,
     "Gbit/s": 1e3, "Gb/s": 1e3, "Gbps": 1e3, "Gbit": 1e3,
     # bytes per second: decimal prefixes, then binary
-    "B/s": 8 / _M, "Bps": 8 / _M,
-    "kB/s": 8e-3, "KB/s": 8e-3, "kBps": 8e-3, "KBps": 8e-3,
-    "MB/s": 8.0, "MBps": 8.0,
-    "GB/s": 8e3, "GBps": 8e3,
-    "KiB/s": 8 * 2**10 / _M, "MiB/s": 8 * 2**20 / _M, "GiB/s": 8 * 2**30 / _M,
+    "B/s": _B / _M, "Bps": _B / _M,
+    "kB/s": _B * 1e3 / _M, "KB/s": _B * 1e3 / _M, "kBps": _B * 1e3 / _M, "KBps": _B * 1e3 / _M,
+    "MB/s": float(_B), "MBps": float(_B),
+    "GB/s": _B * 1e3, "GBps": _B * 1e3,
+    "KiB/s": _B * 2**10 / _M, "MiB/s": _B * 2**20 / _M, "GiB/s": _B * 2**30 / _M,
 }
 _SIZE_BYTES: dict[str, float] = {
     "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
