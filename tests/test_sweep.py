@@ -59,7 +59,7 @@ def test_points_instead_of_grid(tmp_path):
         ({"axes": {"bandwidth": []}}, "axes.bandwidth: the axis has no values"),
         ({"axes": {"bandwidth": ["20ms"]}}, "unit 'ms' is wrong for a rate (it is a duration)"),
         ({"axes": {"bandwidth": [20]}}, "has no unit"),
-        ({"axes": {"rtt": ["-5ms"]}}, "must be at least 0"),
+        ({"axes": {"rtt": ["-5ms"]}}, "must not be negative"),
         ({"base": {"simulation": "missing.yaml"}}, "base.simulation: missing.yaml does not exist"),
         ({"base": {"notebook": "x"}}, "base: give exactly one of simulation or experiment"),
         ({"replications": 0}, "replications: 0 must be at least 1"),
