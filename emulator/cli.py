@@ -25,6 +25,7 @@ from emulator.topology import (
     parse_duration_ms,
     parse_loss_pct,
 )
+from scission.quantities import parse_duration_s
 from scission.resources import arg_type as shipped
 
 console = Console()
@@ -67,7 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="measure every link direction from inside the containers")
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--duration-s", type=float, default=2.0, help="bulk transfer per direction (s)")
+    p.add_argument("--duration-s", type=_unit_arg(lambda v: parse_duration_s(v, bare="s"), "--duration-s"),
+                   default=2.0, help="bulk transfer per direction (s, or e.g. 500ms)")
     p.add_argument("--count", type=int, default=10, help="echo round trips per direction")
 
     p = sub.add_parser("doctor", help="host capabilities: engine, cgroup version, qdiscs")

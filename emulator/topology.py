@@ -2,7 +2,8 @@
 
 A topology file is YAML with explicit units; pydantic checks its shape, then it becomes frozen
 dataclasses. Every error is a TopologyError whose message starts with the field path, e.g.
-"links[1].bandwidth: '20' has no unit; use kbit, mbit or gbit".
+"links[1].bandwidth: '20' has no unit; write e.g. '20Mbit/s' ...". Quantities follow the one grammar of
+scission.quantities; a bare number only where the field's name carries its unit (``bandwidth_mbps: 20``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from emulator.errors import TopologyError
+from scission import quantities
 from scission.files import load_document, validation_message
 from scission.problem import DEFAULT_TIERS
 
@@ -34,63 +36,49 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_NUMBER_UNIT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z/%]*)\s*$")
-
-_BANDWIDTH_UNITS_MBPS = {"kbit": 1e-3, "mbit": 1.0, "gbit": 1e3}
-_DURATION_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-_MEMORY_UNITS_BYTES = {"k": 1024, "m": 1024**2, "g": 1024**3, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+MIN_MEMORY_BYTES = 64 * 2**20
 
 
-def _split(value: Any, allowed: dict[str, float], what: str) -> tuple[float, str]:
-    """Split '1.6mbit' into (1.6, 'mbit'); a bare number is refused because units are never implied."""
-    units = sorted(allowed, key=allowed.get)
-    choices = units[0] if len(units) == 1 else ", ".join(units[:-1]) + " or " + units[-1]
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a {what}; write e.g. '10{next(iter(allowed))}'")
-    text = str(value)
-    match = _NUMBER_UNIT_RE.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a {what}; use a number followed by {choices}")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    if not unit:
-        raise ValueError(f"{text!r} has no unit; use {choices}")
-    if unit not in allowed:
-        raise ValueError(f"{text!r} has unknown unit {unit!r}; use {choices}")
-    return number, unit
+def parse_bandwidth_mbps(value: Any, bare: str | None = None) -> float:
+    """'1.6mbit' -> 1.6; '500kbit' -> 0.5; '1MB/s' -> 8 (the one grammar, scission.quantities)."""
+    return quantities.parse_rate_mbps(value, bare)
 
 
-def parse_bandwidth_mbps(value: Any) -> float:
-    """'1.6mbit' -> 1.6; '500kbit' -> 0.5; '1gbit' -> 1000 (decimal units, like tc)."""
-    number, unit = _split(value, _BANDWIDTH_UNITS_MBPS, "bandwidth")
-    mbps = number * _BANDWIDTH_UNITS_MBPS[unit]
-    if not mbps > 0:
-        raise ValueError(f"{value!r} must be greater than zero")
-    return mbps
+def parse_duration_ms(value: Any, bare: str | None = None) -> float:
+    """'66.7ms' -> 66.7; '0.1s' -> 100; '500us' -> 0.5; a bare 0 needs no unit."""
+    return quantities.parse_duration_ms(value, bare, allow_bare_zero=True)
 
 
-def parse_duration_ms(value: Any) -> float:
-    """'66.7ms' -> 66.7; '0.1s' -> 100; '500us' -> 0.5."""
-    number, unit = _split(value, _DURATION_UNITS_MS, "duration")
-    return number * _DURATION_UNITS_MS[unit]
-
-
-def parse_loss_pct(value: Any) -> float:
+def parse_loss_pct(value: Any, bare_is_percent: bool = False) -> float:
     """'1%' -> 1.0; 0 may be written bare because zero loss has no unit to get wrong."""
-    if not isinstance(value, bool) and isinstance(value, int | float) and value == 0:
-        return 0.0
-    number, _ = _split(value, {"%": 1.0}, "loss percentage")
-    if number > 100:
-        raise ValueError(f"{value!r} outside 0-100%")
-    return number
+    return quantities.parse_percent(value, bare_is_percent)
 
 
-def parse_memory_bytes(value: Any) -> int:
-    """'1g' -> 1073741824 (binary units, like docker)."""
-    number, unit = _split(value, _MEMORY_UNITS_BYTES, "memory size")
-    size = int(number * _MEMORY_UNITS_BYTES[unit])
-    if size < 64 * 1024**2:
-        raise ValueError(f"{value!r} is below the 64m a node needs")
+def parse_memory_bytes(value: Any, bare: str | None = None) -> int:
+    """'512MB' -> 512 * 10^6, '512MiB' or Docker's '512m' -> 512 * 2^20 (docker gets the bytes)."""
+    size = int(quantities.parse_size_bytes(value, bare))
+    if size < MIN_MEMORY_BYTES:
+        raise ValueError(f"{value!r} is below the 64MiB a node needs")
     return size
+
+
+def _named_units(data: Any, fields: dict[str, tuple[str, Any, str]]) -> Any:
+    """Fields whose name carries the unit (``rtt_ms: 20``) take bare numbers; fold them into the unit-less key.
+
+    The rule every loader follows: a bare number only where the field name says its unit.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for named, (plain, parse, unit) in fields.items():
+        if named in data:
+            if plain in data:
+                raise ValueError(f"give {plain} or {named}, not both")
+            try:
+                data[plain] = f"{parse(data.pop(named))!r}{unit}"  # exact: repr reads back, the factor is 1
+            except ValueError as exc:
+                raise ValueError(f"{named}: {exc}") from None
+    return data
 
 
 @dataclass(frozen=True)
@@ -228,7 +216,7 @@ class TopologySpec:
             out["tiers"] = list(self.tiers)
         return out | {
             "nodes": [
-                {"name": n.name, "tier": n.tier, "cpus": n.cpus, "memory": f"{n.memory_bytes / 1024**2!r}m"}
+                {"name": n.name, "tier": n.tier, "cpus": n.cpus, "memory": f"{n.memory_bytes}B"}
                 for n in self.nodes
             ],
             "links": [
@@ -265,6 +253,11 @@ class _NodeModel(BaseModel):
     cpus: float
     memory: int
 
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        return _named_units(data, {"memory_bytes": ("memory", lambda v: parse_memory_bytes(v, bare="B"), "B")})
+
     @field_validator("cpus", mode="before")
     @classmethod
     def _cpus(cls, value: Any) -> float:
@@ -297,6 +290,16 @@ class _LinkModel(BaseModel):
     rtt: float
     jitter: float = 0.0
     loss: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        return _named_units(data, {
+            "bandwidth_mbps": ("bandwidth", lambda v: parse_bandwidth_mbps(v, bare="Mbit/s"), "Mbit/s"),
+            "rtt_ms": ("rtt", lambda v: parse_duration_ms(v, bare="ms"), "ms"),
+            "jitter_ms": ("jitter", lambda v: parse_duration_ms(v, bare="ms"), "ms"),
+            "loss_pct": ("loss", lambda v: parse_loss_pct(v, bare_is_percent=True), "%"),
+        })
 
     @field_validator("bandwidth", mode="before")
     @classmethod

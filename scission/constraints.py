@@ -8,14 +8,9 @@ the resource X, so that a resource named with digits (the original's ``edge-2500
 
 from __future__ import annotations
 
-import math
-import re
-
+from scission import quantities
 from scission.errors import ConstraintError
 from scission.problem import TierConstraints
-
-_NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-MB = 1_000_000
 
 
 def parse_criteria(text: str, tier: str) -> dict:
@@ -56,48 +51,25 @@ def parse_criteria(text: str, tier: str) -> dict:
     }
 
 
-_SIZE_UNITS = {"": MB, "mb": MB, "kb": 1_000, "b": 1, "gb": 1_000_000_000}
-_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3}
-
-
-def _split_unit(text: str) -> tuple[str, str]:
-    match = re.match(r"^\s*([^a-zA-Z%]*)([a-zA-Z%]*)\s*$", text)
-    if not match:
-        return text, ""
-    return match.group(1), match.group(2).lower()
-
-
 def parse_megabytes(text: str, flag: str) -> float:
-    """A size in MB (10^6 bytes) by default, or with a unit (B, kB, MB, GB) -> bytes."""
-    number, unit = _split_unit(text)
-    if unit not in _SIZE_UNITS:
-        raise ConstraintError(f"{flag} {text!r}: unknown unit {unit!r}; use MB (the default), kB, B or GB")
-    return _parse_number(number, flag, "MB") * _SIZE_UNITS[unit]
+    """A size in MB (10^6 bytes) when bare, or in any size unit of the one grammar (B, kB, MB, MiB, ...) -> bytes."""
+    try:
+        return quantities.parse_size_bytes(text, bare="MB", positive=False)
+    except quantities.QuantityError as exc:
+        raise ConstraintError(f"{flag} {text!r}: {exc}") from None
 
 
 def parse_time_cap(text: str, flag: str) -> dict:
-    """Seconds, or 'P%' of the configuration's total compute time."""
-    number, unit = _split_unit(text)
-    if unit == "%":
-        pct = _parse_number(number, flag, "%")
-        if pct > 100:
-            raise ConstraintError(f"{flag} {text!r}: a percentage of the total compute time is at most 100%")
-        return {"time_cap_pct": pct}
-    if unit not in _TIME_UNITS:
-        raise ConstraintError(f"{flag} {text!r}: unknown unit {unit!r}; use seconds (s, the default), ms or P%")
-    return {"time_cap_s": _parse_number(number, flag, "s") * _TIME_UNITS[unit]}
-
-
-def _parse_number(text: str, flag: str, unit: str) -> float:
-    stripped = text.strip()
-    if stripped.startswith("-"):
-        raise ConstraintError(f"{flag} {text!r}: must not be negative")
-    if not _NUMBER.match(stripped):
-        raise ConstraintError(f"{flag} {text!r}: expected a number ({unit})")
-    value = float(stripped)
-    if not math.isfinite(value):
-        raise ConstraintError(f"{flag} {text!r}: expected a finite number")
-    return value
+    """Seconds (bare, or any duration unit), or 'P%' of the configuration's total compute time."""
+    try:
+        if text.strip().endswith("%"):
+            pct = quantities.parse_percent(text)
+            return {"time_cap_pct": pct}
+        return {"time_cap_s": quantities.parse_duration_s(text, bare="s")}
+    except quantities.QuantityError as exc:
+        if "outside 0-100%" in str(exc):
+            raise ConstraintError(f"{flag} {text!r}: a percentage of the total compute time is at most 100%") from None
+        raise ConstraintError(f"{flag} {text!r}: {exc}") from None
 
 
 def build_constraints(

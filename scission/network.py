@@ -15,12 +15,17 @@ from scission.units import BYTES_PER_S_PER_MBPS
 
 @dataclass(frozen=True)
 class NetworkLink:
-    """One directed link as the original tool modelled it: a hop costs rtt + bytes / bandwidth."""
+    """One directed link: a hop costs ``rtt_share`` round trips plus bytes / bandwidth.
+
+    ``rtt_ms`` is always a round trip. The original tool charges a whole one per hop (``rtt_share`` 1, its
+    answers stay exact); the simulator charges the one-way propagation delay, half of it (``rtt_share`` 0.5).
+    """
 
     source: str
     destination: str
     rtt_ms: float
     bandwidth_mbps: float
+    rtt_share: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rtt_ms) and self.rtt_ms >= 0):
@@ -29,6 +34,14 @@ class NetworkLink:
             raise NetworkTableError(
                 f"bandwidth {self.bandwidth_mbps} Mbit/s on {self.source} -> {self.destination} must be > 0"
             )
+        if not 0 <= self.rtt_share <= 1:
+            raise NetworkTableError(f"rtt_share {self.rtt_share} on {self.source} -> {self.destination} "
+                                    "must be between 0 and 1")
+
+    @property
+    def delay_ms(self) -> float:
+        """The fixed time a hop is charged: ``rtt_share`` of the round trip."""
+        return self.rtt_ms * self.rtt_share if self.rtt_share != 1 else self.rtt_ms
 
     @property
     def bandwidth_bytes_per_s(self) -> float:
@@ -36,7 +49,7 @@ class NetworkLink:
 
     def transfer_s(self, size_bytes: float) -> float:
         """Seconds for one hop carrying size_bytes (the original tool's model: full RTT, then the bytes)."""
-        return self.rtt_ms / 1000 + size_bytes / self.bandwidth_bytes_per_s
+        return self.delay_ms / 1000 + size_bytes / self.bandwidth_bytes_per_s
 
 
 class NetworkTable:

@@ -3,8 +3,9 @@
 A configuration gives each tier, in order, a contiguous and possibly empty run of blocks on one of that
 tier's candidates; the first tier (the device, which holds the input) always has a resource. The data
 path visits the first tier and every later tier that runs at least one block. Latency is the sum of the
-block latencies plus, per hop, ``rtt_ms / 1000 + bytes / (bandwidth_mbps * 125000)``, where bytes is the
-output of the last block run before the hop, or the input size when no block has run yet.
+block latencies plus, per hop, ``delay_ms / 1000 + bytes / (bandwidth_mbps * 125000)``, where bytes is the
+output of the last block run before the hop, or the input size when no block has run yet; ``delay_ms`` is
+the link's round trip ``rtt_ms`` times its ``rtt_share`` (1 in the original tool, 0.5 in the simulator).
 
 ``legacy_zero_rule`` reproduces the original tool exactly: it decided whether a tier "ran" by its compute
 time being zero, so the earliest hop after which no compute time remains carried no bytes.
@@ -402,7 +403,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
             payload, zeroed = 0.0, True
         link = problem.network.link(segments[sender][1].name, segments[receiver][1].name)
         sent[sender] = payload
-        transfer_s += link.rtt_ms / 1000 + payload / link.bandwidth_bytes_per_s
+        transfer_s += link.delay_ms / 1000 + payload / link.bandwidth_bytes_per_s
     if zeroed and path[-1] < len(tiers) - 1:
         # The original kept the last edge's output in its reported bytes (and upload filter) once the
         # device's payload had been zeroed, although nothing follows it; only the final tier is exempt.

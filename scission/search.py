@@ -269,7 +269,7 @@ class _Search:
                 for b, cb in enumerate(td.cands):
                     link = network.get(ca.name, cb.name)
                     if link is not None:
-                        rtt_s[a, b] = link.rtt_ms / 1000
+                        rtt_s[a, b] = link.delay_ms / 1000
                         inv_bw[a, b] = 1 / link.bandwidth_bytes_per_s
             hop = rtt_s[:, :, None] + payload[:, None, :] * inv_bw[:, :, None]  # (Rs, Rt, n+1)
             cand = vals[:, None, :, :] + hop[:, :, :, None]  # (Rs, Rt, n+1, k)

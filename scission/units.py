@@ -1,7 +1,7 @@
 """Unit constants: the one home of every conversion factor the three packages share.
 
 Names carry their unit; a factor here has one meaning everywhere (decimal SI prefixes for rates:
-1 Mbit/s = 10^6 bit/s).
+1 Mbit/s = 10^6 bit/s). Written quantities ('20Mbit/s', '0.15MB') are parsed by scission.quantities.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ CASES = [
         "no-unit",
         NODES,
         [{**LINK, "bandwidth": 20}],
-        "links[0].bandwidth: '20' has no unit; use kbit, mbit or gbit",
+        "links[0].bandwidth: '20' has no unit; use kbit/s, Mbit/s",
     ),
     ("no-unit-rtt", NODES, [{**LINK, "rtt": 20}], "links[0].rtt: '20' has no unit"),
     ("duplicate-node", [NODES[0], NODES[0]], [], "nodes[1].name: duplicate node name 'device'"),

@@ -124,7 +124,7 @@ BAD = [
     ),
     (
         _doc(links=[{"a": "device", "b": "edge", "bandwidth": 20, "rtt": "1ms"}]),
-        "links[0].bandwidth: '20' has no unit; use kbit, mbit or gbit",
+        "links[0].bandwidth: '20' has no unit; use kbit/s, Mbit/s",
     ),
     (
         _doc(links=[{"a": "device", "b": "edge", "bandwidth": "0mbit", "rtt": "1ms"}]),
@@ -135,7 +135,7 @@ BAD = [
         _doc(links=[{"a": "device", "b": "edge", "bandwidth": "1mbit", "rtt": 20}]),
         "links[0].rtt: '20' has no unit",
     ),
-    (_doc(links=[{"a": "device", "b": "edge", "bandwidth": "1mbps", "rtt": "1ms"}]), "unknown unit 'mbps'"),
+    (_doc(links=[{"a": "device", "b": "edge", "bandwidth": "1mbps", "rtt": "1ms"}]), "unit 'mbps' is ambiguous"),
     (
         _doc(links=[{"a": "device", "b": "edge", "bandwidth": "1mbit", "rtt": "1ms", "loss": "140%"}]),
         "links[0].loss: '140%' outside 0-100%",

@@ -57,9 +57,9 @@ def test_points_instead_of_grid(tmp_path):
     [
         ({"axes": {"bandwith": [1]}}, "axes.bandwith: unknown axis"),
         ({"axes": {"bandwidth": []}}, "axes.bandwidth: the axis has no values"),
-        ({"axes": {"bandwidth": ["20ms"]}}, "unit 'ms' is wrong for bandwidth"),
+        ({"axes": {"bandwidth": ["20ms"]}}, "unit 'ms' is wrong for a rate (it is a duration)"),
         ({"axes": {"bandwidth": [20]}}, "has no unit"),
-        ({"axes": {"rtt": ["-5ms"]}}, "must be at least 0"),
+        ({"axes": {"rtt": ["-5ms"]}}, "must not be negative"),
         ({"base": {"simulation": "missing.yaml"}}, "base.simulation: missing.yaml does not exist"),
         ({"base": {"notebook": "x"}}, "base: give exactly one of simulation or experiment"),
         ({"replications": 0}, "replications: 0 must be at least 1"),
@@ -176,7 +176,7 @@ def run_cli(*args):
     [
         ({"axes": {"bandwith": [1]}}, [], "unknown axis"),
         ({"axes": {"model": []}}, [], "has no values"),
-        ({"axes": {"bandwidth": ["3 parsecs"]}}, [], "unit 'parsecs' is wrong for bandwidth"),
+        ({"axes": {"bandwidth": ["3 parsecs"]}}, [], "unknown unit 'parsecs' for a rate"),
         ({"base": {"simulation": "nope.yaml"}}, [], "does not exist"),
         ({}, ["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "unreachable"),
     ],

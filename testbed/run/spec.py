@@ -27,7 +27,7 @@ from pydantic import ValidationError, ValidationInfo, field_validator, model_val
 
 from scission.files import read_yaml, validation_message
 from testbed.errors import ExperimentFileError
-from testbed.schema import Strict, at_least
+from testbed.schema import Strict, at_least, named_quantity
 
 __all__ = ["ExperimentSpec", "FaultSpec", "experiment_from_dict", "load_experiment"]
 
@@ -82,6 +82,8 @@ class ExperimentSpec(Strict):
             source = (info.context or {}).get("source") or data.get("source")
             data = {**data, "name": Path(source).stem if source else "experiment"}
         return data
+
+    _units = field_validator("request_timeout_s", mode="before")(named_quantity)  # '30s', '2min' or bare seconds
 
     @field_validator("topology")
     @classmethod

@@ -30,7 +30,9 @@ def check_value(quantity: str, value: float, where: str) -> float:
     if quantity == "bandwidth_mbps" and value <= 0:
         raise TraceError(f"{where}: bandwidth {value:g} Mbit/s must be greater than 0")
     if quantity == "load" and not 0 <= value <= MAX_LOAD:
-        raise TraceError(f"{where}: background load {value:g} must be between 0 and {MAX_LOAD} (a fraction of the node)")
+        hint = f"; for percent write '{value:g}%'" if 1 < value <= 100 else ""
+        raise TraceError(f"{where}: background load {value:g} must be between 0 and {MAX_LOAD}: a bare number is "
+                         f"a fraction of the node (0-1){hint}")
     return value
 
 

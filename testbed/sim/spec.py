@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from pydantic import PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
+from scission import quantities
 from scission.files import read_yaml, validation_message
 from testbed.errors import SimulationFileError
-from testbed.schema import Strict, at_least, positive
+from testbed.schema import Strict, at_least, named_quantity, positive
 
 __all__ = [
     "ArrivalSpec",
@@ -52,6 +53,7 @@ class ArrivalSpec(Strict):
     devices: tuple[str, ...] = ()  # empty: every node of the first tier with a resource
 
     _path = field_validator("path", mode="before")(_resolved)
+    _units = field_validator("rate_per_s", "think_s", mode="before")(named_quantity)
 
     @field_validator("rate_per_s")
     @classmethod
@@ -82,6 +84,8 @@ class StopSpec(Strict):
 
     duration_s: float | None = None
     requests: int | None = None
+
+    _units = field_validator("duration_s", mode="before")(named_quantity)
 
     @field_validator("duration_s")
     @classmethod
@@ -117,6 +121,9 @@ class PolicySpec(Strict):
     confirm: int = 2
     cooldown_s: float = 10.0
     alpha: float = 0.5
+
+    _units = field_validator("period_s", "overhead_s", "probe_period_s", "probe_bytes", "probe_work_s",
+                             "threshold_pct", "cooldown_s", mode="before")(named_quantity)
 
     @field_validator("kind")
     @classmethod
@@ -177,6 +184,20 @@ def _link_pair(text: str) -> tuple[str, str]:
     raise ValueError(f"{text!r} is ambiguous; write it as 'a>b' (e.g. 'device-1>edge')")
 
 
+def _bandwidth_mbps(value: Any) -> Any:
+    return value if isinstance(value, int | float) else quantities.parse_rate_mbps(value, bare="Mbit/s")
+
+
+def _load_fraction(value: Any) -> Any:
+    """Bare numbers pass (the trace checks their range and says that they are fractions); '60%' -> 0.6."""
+    return value if isinstance(value, int | float) else quantities.parse_fraction(value)
+
+
+def _is_pair(point: Any) -> bool:
+    return (isinstance(point, list | tuple) and len(point) == 2 and not isinstance(point[1], bool)
+            and isinstance(point[1], int | float | str))
+
+
 class ConditionSpec(Strict):
     """A bandwidth (link, both directions) or background-load (node) trace: step, random walk or CSV."""
 
@@ -186,7 +207,7 @@ class ConditionSpec(Strict):
     bandwidth_mbps: list[tuple[float, float]] | None = None  # step on a link: [[time_s, value], ...]
     load: list[tuple[float, float]] | None = None  # step on a node
     path: Path | None = None  # csv: columns time_s and bandwidth_mbps / load (or value)
-    start: float | None = None
+    start: float | None = None  # random walk: Mbit/s for a link, a fraction for a node (or '1.6Mbit/s', '20%')
     step_s: float = 1.0
     sigma_pct: float = 10.0
     reversion: float = 0.0  # random walk: fraction of the way back to start per step (0: a pure walk)
@@ -195,6 +216,25 @@ class ConditionSpec(Strict):
     _where: str = PrivateAttr("condition")
 
     _path = field_validator("path", mode="before")(_resolved)
+    _units = field_validator("step_s", "sigma_pct", mode="before")(named_quantity)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quantities(cls, data: Any) -> Any:
+        """Trace values in the one grammar: a link's in Mbit/s (bare, as the name bandwidth_mbps says, or
+        '20Mbit/s'), a node's load a fraction (bare 0-1, or '60%'); start/min/max of a random walk alike."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        on_link = data.get("link") is not None
+        parse = _bandwidth_mbps if on_link else _load_fraction
+        for key in ("bandwidth_mbps", "load"):
+            if isinstance(data.get(key), list | tuple):
+                data[key] = [[p[0], parse(p[1])] if _is_pair(p) else p for p in data[key]]
+        for key in ("start", "min", "max"):
+            if isinstance(data.get(key), int | float | str) and not isinstance(data[key], bool):
+                data[key] = parse(data[key])
+        return data
 
     @field_validator("link", mode="before")
     @classmethod
@@ -272,6 +312,7 @@ class SimulationSpec(Strict):
     _source: Path | None = PrivateAttr(None)
 
     _paths = field_validator("topology", "profiles", mode="before")(_resolved)
+    _units = field_validator("warmup_s", "input_bytes", "drain_limit_s", mode="before")(named_quantity)
 
     @field_validator("model")
     @classmethod

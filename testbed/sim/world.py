@@ -7,8 +7,9 @@ this module only builds the problem it searches, with the simulator's own physic
 zero-load simulated latency equals its scission cost exactly:
 
 - a hop costs ``rtt_ms / 2`` of propagation (one way) plus ``bytes / bandwidth`` per link on its route
-  (store-and-forward per link), so the problem's network table holds the one-way delay as ``rtt_ms`` and
-  the harmonic bandwidth of the route;
+  (store-and-forward per link), so the problem's network table holds the route's round trip as ``rtt_ms``
+  with ``rtt_share`` 0.5 (one way; `testbed run`'s prediction, like the original tool, charges a whole
+  round trip per hop) and the harmonic bandwidth of the route;
 - a block's time is its profile time divided by the node's speed and by its single-request rate under
   background load, ``min(1, capacity * (1 - load))``.
 """
@@ -335,14 +336,15 @@ class World:
         present = [n for n in path.nodes if n is not None]
         for i, a in enumerate(present):
             for b in present[i + 1:]:
-                one_way_ms, inv_bw = 0.0, 0.0
+                route_rtt_ms, inv_bw = 0.0, 0.0
                 for hop in self.route(a, b):
                     rtt_ms = self.rtt_ms(hop)
                     bw = bandwidth_mbps.get(hop, self.nominal_mbps(hop)) * BYTES_PER_S_PER_MBPS
                     bw = min(bw, mathis_cap_bytes_per_s(rtt_ms, self.loss_pct(hop)))
-                    one_way_ms += rtt_ms / 2
+                    route_rtt_ms += rtt_ms
                     inv_bw += 1 / bw
-                links.append(NetworkLink(a, b, one_way_ms, 1 / inv_bw / BYTES_PER_S_PER_MBPS))
+                # half the round trip: what the engine charges a transfer (one-way propagation per link)
+                links.append(NetworkLink(a, b, route_rtt_ms, 1 / inv_bw / BYTES_PER_S_PER_MBPS, rtt_share=0.5))
         return Problem(tuple(tiers), NetworkTable(links), input_bytes=self.input_bytes)
 
     def best(self, device: str, bandwidth_mbps: Mapping, load: Mapping, k: int = 1) -> list[Configuration]:

@@ -8,98 +8,78 @@ written to a derived topology file in the point's work folder.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scission import quantities
 from scission.files import atomic_write_text
+from scission.quantities import QuantityError
 from testbed.errors import SweepError
-
-_NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
-
-_UNITS: dict[str, dict[str, float]] = {
-    "bandwidth": {"kbit": 1e-3, "mbit": 1.0, "gbit": 1e3, "kbps": 1e-3, "mbps": 1.0, "gbps": 1e3},
-    "duration_ms": {"ms": 1.0, "s": 1e3, "us": 1e-3},
-    "duration_s": {"s": 1.0, "ms": 1e-3, "min": 60.0},
-    "size": {"b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9},
-    "rate": {"/s": 1.0, "rps": 1.0, "/min": 1 / 60},
-    "fraction": {"": 1.0, "%": 0.01},
-}
 
 
 @dataclass(frozen=True)
 class AxisKind:
     name: str  # the axis as written in a sweep file
     column: str  # the results column (unit in the name)
-    unit_kind: str | None  # key of _UNITS, or None for names
-    default_unit: str | None  # unit assumed for bare numbers given with `unit:` only
-    minimum: float = 0.0
-    strictly_positive: bool = True
+    unit_kind: str | None  # a scission.quantities parser below, or None for names
+    example: str = ""
 
+
+def _loss_pct(raw: Any, unit: str | None) -> float:
+    if unit not in (None, "%"):
+        raise QuantityError(f"unit {unit!r} is wrong for loss; give percentages ('1%', or `unit: '%'`)")
+    return quantities.parse_percent(raw, bare_is_percent=unit == "%")
+
+
+def _fraction(raw: Any, unit: str | None) -> float:
+    if unit == "%":
+        return quantities.parse_percent(raw, bare_is_percent=True) / 100
+    if unit is not None:
+        raise QuantityError(f"unit {unit!r} is wrong for a fraction; give 0.6 or '60%' (or `unit: '%'`)")
+    return quantities.parse_fraction(raw)
+
+
+# Every quantity goes through scission.quantities (the one grammar); `unit:` names the unit of bare numbers.
+_PARSERS = {
+    "rate": lambda raw, unit: quantities.parse_rate_mbps(raw, unit),
+    "duration_ms": lambda raw, unit: quantities.parse_duration_ms(raw, unit, allow_bare_zero=True),
+    "duration_s": lambda raw, unit: quantities.parse_duration_s(raw, unit),
+    "size": lambda raw, unit: quantities.parse_size_bytes(raw, unit),
+    "request_rate": lambda raw, unit: quantities.parse_request_rate_per_s(raw, unit),
+    "percent": _loss_pct,
+    "fraction": _fraction,
+}
 
 AXES: dict[str, AxisKind] = {
     a.name: a
     for a in [
-        AxisKind("bandwidth", "bandwidth_mbps", "bandwidth", None),
-        AxisKind("rtt", "rtt_ms", "duration_ms", None, strictly_positive=False),
-        AxisKind("loss", "loss_pct", "fraction", None, strictly_positive=False),
-        AxisKind("background_load", "background_load", "fraction", "", strictly_positive=False),
-        AxisKind("arrival_rate", "arrival_rate_per_s", "rate", None),
-        AxisKind("benchmark_period", "benchmark_period_s", "duration_s", None),
-        AxisKind("input_size", "input_size_bytes", "size", None),
-        AxisKind("model", "model", None, None),
-        AxisKind("policy", "policy", None, None),
+        AxisKind("bandwidth", "bandwidth_mbps", "rate", "'20Mbit/s'"),
+        AxisKind("rtt", "rtt_ms", "duration_ms", "'20ms'"),
+        AxisKind("loss", "loss_pct", "percent", "'1%'"),  # percent, like the topology's loss
+        AxisKind("background_load", "background_load_fraction", "fraction", "0.6 or '60%'"),
+        AxisKind("arrival_rate", "arrival_rate_per_s", "request_rate", "'5/s'"),
+        AxisKind("benchmark_period", "benchmark_period_s", "duration_s", "'30s'"),
+        AxisKind("input_size", "input_size_bytes", "size", "'0.15MB'"),
+        AxisKind("model", "model", None),
+        AxisKind("policy", "policy", None),
     ]
 }
 
 
 def parse_value(axis: AxisKind, raw: Any, unit: str | None, where: str) -> Any:
-    """One axis value in the axis's canonical unit; a wrong or missing unit is a SweepError naming it."""
+    """One axis value in the axis's canonical unit (its column's); a wrong or missing unit is one SweepError."""
     if axis.unit_kind is None:
         if not isinstance(raw, str) or not raw.strip():
             raise SweepError(f"{where}: {raw!r} is not a {axis.name} name")
         return raw.strip()
-    units = _UNITS[axis.unit_kind]
-    if isinstance(raw, bool):
-        raise SweepError(f"{where}: {raw!r} is not a number")
-    if isinstance(raw, int | float):
-        number, given = float(raw), (unit if unit is not None else axis.default_unit)
-        if given is None:
-            raise SweepError(f"{where}: {raw!r} has no unit; write it like {_example(axis)} or give `unit:`")
-    else:
-        match = re.fullmatch(r"\s*" + _NUM + r"\s*([a-zA-Z/%]*)\s*", str(raw))
-        if not match:
-            raise SweepError(f"{where}: {raw!r} is not a number with a unit, e.g. {_example(axis)}")
-        number, given = float(match.group(1)), match.group(2) or (unit if unit is not None else axis.default_unit)
-        if given is None:
-            raise SweepError(f"{where}: {raw!r} has no unit; write it like {_example(axis)}")
-    key = given.lower()
-    if key not in units:
-        raise SweepError(
-            f"{where}: unit {given!r} is wrong for {axis.name}; use one of {', '.join(u or '(none)' for u in units)}"
-        )
-    value = number * units[key]
-    if not math.isfinite(value) or value < axis.minimum or (axis.strictly_positive and value <= 0):
-        bound = "greater than 0" if axis.strictly_positive else "at least 0"
-        raise SweepError(f"{where}: {raw!r} must be {bound}")
-    if axis.unit_kind == "fraction" and value > 1:
-        raise SweepError(f"{where}: {raw!r} is more than 100%")
-    return value
-
-
-def _example(axis: AxisKind) -> str:
-    return {
-        "bandwidth": "'20mbit'",
-        "duration_ms": "'20ms'",
-        "duration_s": "'30s'",
-        "size": "'0.15MB'",
-        "rate": "'5/s'",
-        "fraction": "'50%'",
-    }[axis.unit_kind or ""]
+    try:
+        return _PARSERS[axis.unit_kind](raw, unit)
+    except QuantityError as exc:
+        hint = " (or give `unit:`)" if unit is None and "has no unit" in str(exc) else ""
+        raise SweepError(f"{where}: {exc}{hint}") from None
 
 
 # ------------------------------------------------------------------------------------------ applying
@@ -167,8 +147,8 @@ class Applier:
 def apply_simulation(applier: Applier, axis: str, value: Any, target: Target) -> None:
     doc = applier.doc
     if axis in ("bandwidth", "rtt", "loss"):
-        field, text = {"bandwidth": ("bandwidth", f"{value}mbit"), "rtt": ("rtt", f"{value}ms"),
-                       "loss": ("loss", f"{value * 100}%")}[axis]
+        field, text = {"bandwidth": ("bandwidth", f"{value!r}Mbit/s"), "rtt": ("rtt", f"{value!r}ms"),
+                       "loss": ("loss", f"{value!r}%")}[axis]
         for link in _selected_links(applier.topology(), target):
             link[field] = text
     elif axis == "background_load":
