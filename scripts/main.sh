@@ -2,7 +2,7 @@
 # The main job: set up .venv, make sure a Docker Engine answers (installing and starting it as the tests do),
 # then `testbed tour`: predict the top configurations of mobilenetv2, simulate them under a bandwidth dip, run
 # them on an emulated three-tier topology, compare predicted, simulated and measured, and write one
-# self-contained HTML report (its path is the last line). Without root or an engine it says so in one line and
+# self-contained HTML report (it prints `report: PATH`). Without root or an engine it says so in one line and
 # does the rest (no measured column). Extra arguments go to `testbed tour` (e.g. --out DIR, --no-docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
