@@ -120,6 +120,20 @@ class _Clock:
         self._close()
 
 
+class _BuildLines:
+    """Node-image build output: every Dockerfile step, and within a long step (pip installing TensorFlow)
+    one of its lines every ``every_s``, so a first build shows it is moving without flooding the screen."""
+
+    def __init__(self, clock: _Clock, every_s: float = 20.0):
+        self.clock, self.every_s, self.last = clock, every_s, time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        now = time.monotonic()
+        if line.startswith("Step ") or now - self.last >= self.every_s:
+            self.clock.step("image", line.strip()[:140])
+            self.last = now
+
+
 def _experiment(opts: TourOptions):
     from testbed.run.spec import load_experiment
 
@@ -360,7 +374,7 @@ def run_tour(opts: TourOptions, say: SayFn) -> TourResult:
         from testbed.run.speeds import speed_factors
 
         clock.stage("node image", "building or reusing the node image (first time: about 3 min)")
-        image = build_node_image(on_line=lambda line: clock.step("image", line) if line.startswith("Step ") else None)
+        image = build_node_image(on_line=_BuildLines(clock))
         run_dir = out / "run"
         clock.stage("run", f"testbed run {spec.source}: up, benchmark {model} on every node, probe, predict, "
                     f"measure {spec.requests} requests per configuration, down")

@@ -116,6 +116,20 @@ def test_three_tier_topology_leaves_room_for_its_delay_lines():
     assert sum(n.cpus for n in topology.nodes) <= 1.5
 
 
+def test_a_long_image_build_shows_every_step_and_a_line_now_and_then():
+    from testbed.tour import _BuildLines, _Clock
+
+    shown = []
+    lines = _BuildLines(_Clock(lambda stage, detail: shown.append(detail)), every_s=3600)
+    for line in ["Step 8/18 : RUN pip install tensorflow", *[f"Collecting package-{i}" for i in range(50)],
+                 "Step 9/18 : COPY requirements.txt"]:
+        lines(line)
+    assert shown == ["Step 8/18 : RUN pip install tensorflow", "Step 9/18 : COPY requirements.txt"]
+    lines.last -= 3600  # an hour into step 9: its next line is shown
+    lines("Downloading tensorflow_cpu-2.21.0.whl")
+    assert shown[-1] == "Downloading tensorflow_cpu-2.21.0.whl"
+
+
 def test_main_script_runs_the_tour_after_setup_and_docker():
     script = (REPO / "scripts" / "main.sh").read_text()
     assert subprocess.run(["bash", "-n", str(REPO / "scripts" / "main.sh")]).returncode == 0
