@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from testbed.errors import TestbedError
@@ -51,6 +52,48 @@ def add_compare_parser(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _cmd_tour(args: argparse.Namespace) -> int:
+    from testbed.tour import TourOptions, run_tour
+
+    out = Path(args.out) if args.out else Path("results") / f"tour-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    opts = TourOptions(out=out, experiment=Path(args.experiment), simulation=Path(args.simulation),
+                       requests=args.requests, repeats=args.repeats, top_k=args.top_k,
+                       native=False if args.no_native else None, no_docker=args.no_docker)
+    result = run_tour(opts, lambda stage, detail: print(f"{stage}: {detail}", flush=True))
+    table = result.table
+    shown = [c for c in ("label", "config", "predicted_s", "simulated_s", "during_dip_mean_s", "measured_s")
+             if c in table]
+    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"report: {result.report}")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """A shipped file as the user would type it: relative to the current folder when inside it."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def add_tour_parser(sub) -> None:
+    from testbed.tour import DEFAULT_EXPERIMENT, DEFAULT_SIMULATION
+
+    p = sub.add_parser("tour", help="the main job: predict, simulate under a dip, measure on three emulated tiers, "
+                                    "compare, one HTML report",
+                       description="Predict the top configurations of a small model, simulate them under a bandwidth "
+                                   "dip, run them on an emulated three-tier topology (skipped, in one line, without "
+                                   "root or a Docker Engine), compare the three and write one self-contained HTML page.")
+    p.add_argument("--out", help="results folder (default results/tour-<UTC time>); the page is OUT/report.html")
+    p.add_argument("--experiment", default=_shown(DEFAULT_EXPERIMENT),
+                   help="`testbed run` experiment file (default experiments/run-three-tier.yaml); its first model")
+    p.add_argument("--simulation", default=_shown(DEFAULT_SIMULATION),
+                   help="simulation file with the dip (default experiments/sim-three-tier-dip.yaml)")
+    p.add_argument("--requests", type=int, help="measured requests per configuration (default: the experiment's)")
+    p.add_argument("--repeats", type=int, help="benchmark repeats per node (default: the experiment's)")
+    p.add_argument("--top-k", type=int, help="top configurations to follow (default: the experiment's)")
+    p.add_argument("--no-native", action="store_true", help="leave out the single-tier configurations")
+    p.add_argument("--no-docker", action="store_true", help="do not measure: predict, simulate and report only")
+    p.set_defaults(func=_cmd_tour)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit 2) instead of usage text plus a line."""
 
@@ -68,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(sub)
     add_report_parser(sub)
+    add_tour_parser(sub)
     return parser
 
 
