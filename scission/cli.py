@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 from scission.errors import ConstraintError, ScissionError
+from scission.plots import add_format_option, parse_formats
+
+PLOT_TOP_K = 5  # configurations compared on the --plot figure
 
 EXIT_BAD_INPUT = 2
 
@@ -63,7 +66,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="always charge a hop's bytes; by default a hop followed by zero compute time carries "
                    "no bytes, as in the original tool")
     p.add_argument("--json", action="store_true", help="print the configurations as JSON")
-    p.add_argument("--plot", metavar="FILE", help="write a PNG of the best configuration")
+    p.add_argument("--plot", metavar="FILE", help="write a plot of the top configurations (format from the suffix: "
+                   ".png, .pdf or .svg; or --format)")
+    add_format_option(p)
     p.set_defaults(func=_predict)
 
 
@@ -81,6 +86,7 @@ def _predict(args: argparse.Namespace) -> int:
     from scission.profile_folder import load_profiles
     from scission.report import as_dict, format_line
 
+    parse_formats(args.figure_formats)  # a bad --format: one line before the search runs
     if args.result_count < 1:
         raise ConstraintError(f"--result-count {args.result_count}: must be at least 1")
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
@@ -109,9 +115,10 @@ def _predict(args: argparse.Namespace) -> int:
     )
     configs = search_problem(problem, args.result_count)
     if args.plot and configs:
-        from scission.plots import plot_configuration
+        from scission.plots import figure_formats, plot_configuration
 
-        plot_configuration(problem, configs[0], args.plot, title=args.model)
+        with figure_formats(args.figure_formats):
+            plot_configuration(problem, configs[0], args.plot, title=args.model, others=configs[1:PLOT_TOP_K])
     if args.json:
         print(json.dumps([as_dict(rank, c) for rank, c in enumerate(configs, start=1)], indent=2))
         return 0
@@ -121,7 +128,10 @@ def _predict(args: argparse.Namespace) -> int:
     for rank, config in enumerate(configs, start=1):
         print(format_line(rank, config))
     if args.plot:
-        print(f"plot written to {args.plot}", file=sys.stderr)
+        from scission.plots import figure_paths
+
+        written = figure_paths(args.plot, parse_formats(args.figure_formats))
+        print(f"plot written to {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
 
