@@ -130,6 +130,11 @@ def figure_formats(formats: str | Sequence[str] | None) -> Iterator[tuple[str, .
             _formats.reset(token)
 
 
+def active_formats() -> tuple[str, ...] | None:
+    """The formats a surrounding :func:`figure_formats` asked for (None: each file's suffix)."""
+    return _formats.get()
+
+
 def figure_paths(path: str | Path, formats: Sequence[str] | None = None) -> list[Path]:
     """The files :func:`save_figure` writes for ``path`` (the path's own format first when listed)."""
     path = Path(path)
@@ -321,3 +326,85 @@ def plot_configuration(problem: Problem, config: Configuration, path: str | Path
     low.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+# -- values and axis labels in their units (names carry the unit: `_s`, `_ms`, `_bytes`, `_mbps`, `_pct`) --
+
+_UNIT_OF_SUFFIX = [("_per_s", "1/s"), ("_bytes", "bytes"), ("_mbps", "Mbit/s"), ("_ms", "ms"), ("_pct", "%"),
+                   ("_s", "s")]
+_NAMES = {"mean": "mean latency", "p50": "median latency", "p95": "p95 latency", "p99": "p99 latency",
+          "throughput": "throughput"}
+_UNITLESS = {"distribution_gain": "ratio", "overhead_fraction": "fraction", "background_load": "fraction",
+             "repartitions": "count", "requests": "count", "regret": "fraction", "n": "count",
+             "bytes_transferred": "bytes"}
+
+
+def unit_of(column: str) -> str | None:
+    """The unit a column's name carries (None for a name such as ``model`` or ``policy``)."""
+    if column in _UNITLESS:
+        return _UNITLESS[column]
+    for suffix, unit in _UNIT_OF_SUFFIX:
+        if column.endswith(suffix):
+            return unit
+    return None
+
+
+def label_of(column: str) -> str:
+    """``mean_s`` → ``mean (s)``, ``input_size_bytes`` → ``input size (bytes)``."""
+    unit = unit_of(column)
+    name = column
+    for suffix, _ in _UNIT_OF_SUFFIX:
+        if unit is not None and column.endswith(suffix):
+            name = column[: -len(suffix)]
+            break
+    name = _NAMES.get(name, name.replace("_", " "))
+    return f"{name} ({unit})" if unit else name
+
+
+def _plain(value: float) -> str:
+    """Three significant figures, never in e-notation."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _scaled(value: float, steps: Sequence[tuple[float, str]]) -> str:
+    for factor, unit in steps:
+        if abs(value) >= factor:
+            return f"{_plain(value / factor)} {unit}"
+    factor, unit = steps[-1]
+    return f"{_plain(value / factor)} {unit}"
+
+
+def format_value(column: str, value: Any) -> str:
+    """A value as a reader wants it, in its column's unit: ``150 kB``, ``1.56 s``, ``5 Mbit/s``, ``12.5%``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | str):
+        return str(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    unit = unit_of(column)
+    if unit == "bytes":
+        return _scaled(v, [(1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")])
+    if unit == "s":
+        return _scaled(v, [(1, "s"), (1e-3, "ms"), (1e-6, "µs")])
+    if unit == "ms":
+        return _scaled(v, [(1e3, "s"), (1, "ms"), (1e-3, "µs")])
+    if unit == "Mbit/s":
+        return _scaled(v, [(1e3, "Gbit/s"), (1, "Mbit/s"), (1e-3, "kbit/s")])
+    if unit == "%":
+        return f"{_plain(v)}%"
+    if unit == "1/s":
+        return f"{_plain(v)}/s"
+    if unit == "ratio":
+        return f"{_plain(v)}×"
+    if unit == "count" and v == int(v):
+        return f"{int(v):,}"
+    if unit == "fraction":
+        return f"{_plain(v * 100)}%"
+    return _plain(v)
