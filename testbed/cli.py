@@ -81,7 +81,6 @@ def main(argv=None) -> int:
         return 0
     from emulator.errors import EmulatorError
     from scission.errors import ScissionError
-
     from scission.plots import figure_formats
 
     try:

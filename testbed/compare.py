@@ -209,7 +209,15 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     """compare.csv, compare.parquet and compare.png (grouped bars: measured, simulated, predicted)."""
     import numpy as np  # with matplotlib, only when a plot is written
 
-    from scission.plots import DOUBLE_COLUMN_IN, HATCHES, PALETTE, SINGLE_COLUMN_IN, figure_paths, pyplot, save_figure
+    from scission.plots import (
+        DOUBLE_COLUMN_IN,
+        HATCHES,
+        PALETTE,
+        SINGLE_COLUMN_IN,
+        figure_paths,
+        pyplot,
+        save_figure,
+    )
 
     plt = pyplot()
 

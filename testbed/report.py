@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from scission.files import atomic_write_text
+from scission.plots import active_formats, format_value, parse_formats
 from testbed.errors import TestbedError
 from testbed.run.folder import report_parts
-from scission.plots import active_formats, format_value, parse_formats
 from testbed.sweep import plots
 
 RUN_MARKERS = ("status.json", "summary.md", "configs.parquet", "replay.json", "run.json")

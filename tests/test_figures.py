@@ -149,6 +149,11 @@ def test_report_on_a_simulation_folder_is_a_simulation_report(multi_device_sim, 
     assert "<title>simulation report" in page and "run report" not in page
     assert "median over 3 seeds" in page and "one panel per device" in page
     assert not re.search(r"\d\.\d+e[+-]\d\d", page)
+    from test_report import _browser_check
+
+    seen = _browser_check(tmp_path / "r.html")
+    assert seen["errors"] == [] and seen["tables"] >= 2
+    assert len(seen["images"]) >= 2 and all(i["ok"] and i["w"] > 100 for i in seen["images"])
 
 
 def test_report_on_a_folder_of_no_known_kind_is_one_line_exit_2(tmp_path):
