@@ -101,9 +101,9 @@ def _slug(values: dict[str, Any]) -> str:
 def plan_sweep_figures(table: pd.DataFrame) -> dict[str, Any]:
     """Which axis each plot shows as x, hue and facet, and which axes get a figure per value."""
     varying = plots.varying_axes(table)
-    numeric = [c for c in varying if c != "policy" and pd.api.types.is_numeric_dtype(table[c])]
+    numeric = [c for c in varying if c not in plots.SERIES_COLUMNS and pd.api.types.is_numeric_dtype(table[c])]
     x = "bandwidth_mbps" if "bandwidth_mbps" in numeric else (numeric[0] if numeric else None)
-    hue = "policy" if "policy" in axes_of(table) else None
+    hue = next((c for c in plots.SERIES_COLUMNS if c in axes_of(table)), None)
     rest = [c for c in varying if c not in (x, hue)]
     # the axis with most values (up to 24) becomes the panels; the others a figure per value
     facet = max((c for c in rest if table[c].nunique() <= 24), key=lambda c: table[c].nunique(), default=None)
@@ -117,13 +117,16 @@ def axes_of(table: pd.DataFrame) -> list[str]:
 
 def counts_line(table: pd.DataFrame) -> str:
     """Points (axis combinations), replications (seeds per point) and rows, counted apart."""
-    point_axes = [c for c in plots.varying_axes(table) if c != "policy"]
+    point_axes = [c for c in plots.varying_axes(table) if c not in plots.SERIES_COLUMNS]
     groups = table.groupby(point_axes, dropna=False) if point_axes else [((), table)]
     seeds = [part["seed"].nunique() if "seed" in part else 1 for _, part in groups]
-    policies = table["policy"].nunique() if "policy" in table else 1
+    series = next((c for c in plots.SERIES_COLUMNS if c in table), None)
+    kinds = table[series].nunique() if series else 1
+    what = {"policy": ("policy", "policies"), "label": ("configuration", "configurations")}.get(
+        series or "policy", ("policy", "policies"))
     reps = f"{min(seeds)}" if min(seeds) == max(seeds) else f"{min(seeds)}–{max(seeds)}"
     return (f"{len(seeds):,} points (combinations of {', '.join(point_axes) or 'no varying axis'}) × "
-            f"{reps} replications (seeds) each; {policies} polic{'y' if policies == 1 else 'ies'} per run; "
+            f"{reps} replications (seeds) each; {kinds} {what[0] if kinds == 1 else what[1]} per run; "
             f"{len(table):,} rows")
 
 

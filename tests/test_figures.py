@@ -276,3 +276,21 @@ def test_run_and_compare_plots_in_house_style(tmp_path):
         assert_valid_files(fig.paths)
         assert_house_style(fig)
     assert {p.suffix for p in written} >= {".csv", ".parquet", ".png", ".pdf", ".svg"}
+
+
+def test_emulated_sweep_rows_keep_each_configuration_apart(tmp_path):
+    """Emulated points give one row per configuration and seed: the label is a series, never pooled."""
+    from testbed.report import build_report
+
+    rows = [{"point_key": f"k{bw}-{seed}", "bandwidth_mbps": bw, "model": "mobilenetv2", "seed": seed,
+             "config": f"c-{label}", "label": label, "measured_s": base / bw + 0.01 * seed,
+             "predicted_s": base / bw, "error": None}
+            for bw in (2.0, 20.0) for seed in (1, 2) for label, base in (("best", 1.0), ("edge-only", 4.0))]
+    pd.DataFrame(rows).to_parquet(tmp_path / "results.parquet")
+    with record_figures() as figs:
+        page = build_report(tmp_path).read_text()
+    (line,) = [f for f in figs if f.paths[0].name.startswith("line-measured_s")]
+    drawn = {(s["label"], x): m for s in line.series for x, m in zip(s["x"], s["mean"], strict=True)}
+    assert drawn[("best", 2.0)] == pytest.approx(0.5 + 0.015)
+    assert drawn[("edge-only", 2.0)] == pytest.approx(2.0 + 0.015)
+    assert "2 configurations per run" in page and "2 points" in page

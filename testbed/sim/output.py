@@ -107,12 +107,13 @@ def plot_timeline_frames(timeline, path: Path, title: str, device_timeline=None,
         for t, label, value in changes:
             series.setdefault(label, []).append((t, value))
         right = None
+        has_bandwidth = any(not label.endswith(" load") for label in series)
         bw_index = 0
         for label, points in series.items():
             xs = [p[0] for p in points] + [end_s]
             ys = [p[1] for p in points] + [points[-1][1]]
-            if label.endswith(" load"):  # a fraction: its own axis, dashed
-                right = right or low.twinx()
+            if label.endswith(" load"):  # a fraction: its own axis (the bandwidth axis's, if no bandwidth)
+                right = right or (low.twinx() if has_bandwidth else low)
                 right.step(xs, [y * 100 for y in ys], where="post", linestyle="--", color=PALETTE[1], label=label,
                            marker="")
                 right.set_ylabel("background load (%)")
@@ -120,17 +121,14 @@ def plot_timeline_frames(timeline, path: Path, title: str, device_timeline=None,
                 look = style_of(bw_index + 2)
                 low.step(xs, ys, where="post", label=label, color=look["color"], linestyle=look["linestyle"], marker="")
                 bw_index += 1
-        low.set_ylabel("bandwidth (Mbit/s)")
+        if has_bandwidth:
+            low.set_ylabel("bandwidth (Mbit/s)")
         low.set_title(f"conditions (seed {conditions_seed})" if conditions_seed is not None else "conditions",
                       loc="left")
         handles, labels = low.get_legend_handles_labels()
-        if right is not None:
+        if right is not None and right is not low:
             h2, l2 = right.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        if not low.lines:  # only load changed: the bandwidth axis would be empty
-            low.set_yticks([])
-            low.set_ylabel("")
-            low.set_axis_off() if right is None else None
         low.legend(handles, labels, ncol=2)
     axes[-1][0].set_xlabel("simulated time (s)")
     fig.tight_layout()

@@ -30,17 +30,20 @@ from scission.plots import (
     save_figure_all,
     style_of,
 )
+from testbed.errors import TestbedError
 from testbed.sim.stats import mean_ci
 from testbed.sweep.axes import AXES
 
-AXIS_COLUMNS = {a.column for a in AXES.values()} | {"policy"}
+# a series identity is an axis too: the policy (simulated points) or the configuration's label (emulated)
+SERIES_COLUMNS = ("policy", "label")
+AXIS_COLUMNS = {a.column for a in AXES.values()} | set(SERIES_COLUMNS)
 NOT_METRICS = {"seed", "point_key", "error", "kind", "unstable_reason", "final_config", "stable"}
 PREFERRED_METRICS = ["mean_s", "p95_s", "regret", "overhead_fraction", "measured_s", "predicted_s", "p99_s",
                      "throughput_per_s", "repartitions", "bytes_transferred"]
 INTERVAL = "95% Student-t interval"
 
 
-class MixedAxesError(ValueError):
+class MixedAxesError(TestbedError, ValueError):
     """A plot was asked to pool rows of different points (another axis's spread is not a CI)."""
 
 
@@ -158,6 +161,7 @@ def line_plot(table: pd.DataFrame, x: str, metric: str, path: str | Path, hue: s
             ax.set_title(f"{label_of(facet).split(' (')[0]} = {format_value(facet, value)}")
         ax.set_xlabel(label_of(x))
         ax.set_ylabel(label_of(metric))
+        ax.tick_params(labelbottom=True)  # every panel keeps its x values (sharex hides them otherwise)
         ax.grid(alpha=0.3)
     for index in range(len(facets), rows * cols):
         fig.delaxes(axes[index // cols][index % cols])
