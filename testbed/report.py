@@ -202,6 +202,8 @@ def _run_folder_sections(folder: Path) -> list[str]:
     if found.summary_md is not None:
         parts.append(f"<h2>summary.md</h2><pre>{html.escape(found.summary_md)}</pre>")
     for png in found.plots:
+        if "report-figures" in png.relative_to(folder).parts:  # a previous report's own figures
+            continue
         parts.append(_img(png, str(png.relative_to(folder))))
     for name, frame in found.tables.items():
         parts.append(f"<h2>{html.escape(name)}</h2>" + _table(frame, name=name.removesuffix(".parquet")))

@@ -54,7 +54,7 @@ def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    return save_figure(fig, path, dpi=110)
+    return save_figure(fig, path)
 
 
 def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Path:
@@ -90,7 +90,7 @@ def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Pat
     handles = [Patch(color=c, label=f"{n} compute") for n, c in colours.items()]
     handles += [Patch(facecolor=TRANSFER_COLOUR, edgecolor="#000000", hatch="//", label="transfer (one way)"),
                 Patch(color="#000000", label="predicted (bar: -)")]
-    ax.legend(handles=handles)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
     ax.set_title("where the time goes, per configuration")
     fig.tight_layout()
-    return save_figure(fig, path, dpi=110)
+    return save_figure(fig, path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 from scission.files import atomic_write_parquet, atomic_write_text
@@ -69,10 +70,10 @@ def plot_timeline_frames(timeline, path: Path, title: str, device_timeline=None,
     has_conditions = bool(changes)
     n = len(frames) + (1 if has_conditions else 0)
     ratios = [3] * len(frames) + ([1.4] if has_conditions else [])
-    width = SINGLE_COLUMN_IN if n <= 2 else DOUBLE_COLUMN_IN
-    fig, axes = plt.subplots(n, 1, figsize=(width, 0.5 + 1.5 * len(frames) + (0.9 if has_conditions else 0)),
-                             sharex=True, squeeze=False, gridspec_kw={"height_ratios": ratios})
     policies = sorted(timeline["policy"].unique())
+    width = SINGLE_COLUMN_IN if n <= 2 and len(policies) <= 4 else DOUBLE_COLUMN_IN
+    fig, axes = plt.subplots(n, 1, figsize=(width, 1.0 + 1.5 * len(frames) + (1.0 if has_conditions else 0)),
+                             sharex=True, squeeze=False, gridspec_kw={"height_ratios": ratios}, layout="constrained")
     seeds = timeline["seed"].nunique()
     for row, (panel, frame) in enumerate(frames):
         ax = axes[row][0]
@@ -93,9 +94,9 @@ def plot_timeline_frames(timeline, path: Path, title: str, device_timeline=None,
         ax.set_title(panel if len(frames) > 1 else "", loc="left")
         ax.grid(alpha=0.3, which="both")
     band = f"median over {seeds} seeds, band: range over seeds" if seeds > 1 else "one seed"
-    fig.suptitle(f"{title}: latency over time ({band})")
+    fig.suptitle(textwrap.fill(f"{title}: latency over time ({band})", 60 if width == SINGLE_COLUMN_IN else 110))
     handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].legend(handles, labels, ncol=min(3, len(labels)))
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), title="policy", frameon=False)
     if has_conditions:
         marked = changes if len(changes) <= _MAX_MARKED_CHANGES else []
         for r in range(len(frames)):
@@ -105,7 +106,7 @@ def plot_timeline_frames(timeline, path: Path, title: str, device_timeline=None,
         low = axes[-1][0]
         series: dict[str, list] = {}
         for t, label, value in changes:
-            series.setdefault(label, []).append((t, value))
+            series.setdefault(label.replace(" bandwidth_mbps", " bandwidth"), []).append((t, value))
         right = None
         has_bandwidth = any(not label.endswith(" load") for label in series)
         bw_index = 0
@@ -129,9 +130,8 @@ def plot_timeline_frames(timeline, path: Path, title: str, device_timeline=None,
         if right is not None and right is not low:
             h2, l2 = right.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        low.legend(handles, labels, ncol=2)
+        low.legend(handles, labels, ncol=2, loc="best")
     axes[-1][0].set_xlabel("simulated time (s)")
-    fig.tight_layout()
     return save_figure(fig, path, formats=formats)
 
 
