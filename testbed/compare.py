@@ -227,7 +227,8 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     atomic_write_parquet(table, out / "compare.parquet")
     x = np.arange(len(table))
     w = 0.27
-    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN if len(table) <= 3 else DOUBLE_COLUMN_IN, 2.8))
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN if len(table) <= 3 else DOUBLE_COLUMN_IN, 3.4),
+                           layout="constrained")
     look = {"edgecolor": "#000000", "linewidth": 0.4}
     ax.bar(x - w, table["measured_s"], w, label="measured", color=PALETTE[0], hatch=HATCHES[0], **look)
     ax.bar(x, table["simulated_s"], w, yerr=table["simulated_ci95_s"], capsize=2, color=PALETTE[1],
@@ -235,8 +236,7 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     ax.bar(x + w, table["predicted_s"], w, label="predicted (scission)", color=PALETTE[2], hatch=HATCHES[2], **look)
     ax.set_xticks(x, table["config"], rotation=20, ha="right")
     ax.set_ylabel("mean latency (s)")
-    ax.set_title(f"simulated vs predicted vs measured (±{TOLERANCE_PCT:g}% target for simulated)")
-    ax.legend()
-    fig.tight_layout()
+    ax.set_title(f"simulated vs predicted vs measured\n(±{TOLERANCE_PCT:g}% target for simulated)")
+    fig.legend(loc="outside lower center", ncol=1 if len(table) <= 3 else 3, frameon=False)
     save_figure(fig, out / "compare.png")
     return [out / "compare.csv", out / "compare.parquet", *figure_paths(out / "compare.png")]
