@@ -294,3 +294,11 @@ def test_emulated_sweep_rows_keep_each_configuration_apart(tmp_path):
     assert drawn[("best", 2.0)] == pytest.approx(0.5 + 0.015)
     assert drawn[("edge-only", 2.0)] == pytest.approx(2.0 + 0.015)
     assert "2 configurations per run" in page and "2 points" in page
+
+
+def test_a_bad_format_on_a_testbed_command_is_one_line_before_anything_runs(tmp_path):
+    sim = REPO / "experiments" / "sim-wired-dip.yaml"
+    result = run("testbed", "simulate", str(sim), "--out", str(tmp_path / "out"), "--format", "png,tiff")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "tiff" in result.stderr
+    assert not (tmp_path / "out").exists()
