@@ -13,6 +13,8 @@ import subprocess
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 from conftest import LEGACY_DIR, REPO, console_script
 
@@ -302,3 +304,25 @@ def test_a_bad_format_on_a_testbed_command_is_one_line_before_anything_runs(tmp_
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "tiff" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1.0, 2.0, 5.0]), st.sampled_from(["a", "b"]),
+                          st.one_of(st.floats(0, 100), st.just(float("nan")))), min_size=1, max_size=30))
+def test_summarise_is_the_t_interval_over_the_seeds_of_each_point(rows):
+    """The vectorised summary equals mean_ci (Student t over the seeds) group by group."""
+    import math
+
+    from testbed.sim.stats import mean_ci
+    from testbed.sweep.plots import summarise
+
+    table = pd.DataFrame([{"bandwidth_mbps": b, "policy": p, "mean_s": v} for b, p, v in rows])
+    table["seed"] = table.groupby(["bandwidth_mbps", "policy"]).cumcount() + 1
+    stats = summarise(table, ["bandwidth_mbps", "policy"], "mean_s")
+    for _, r in stats.iterrows():
+        part = table[(table["bandwidth_mbps"] == r["bandwidth_mbps"]) & (table["policy"] == r["policy"])]
+        mean, half = mean_ci(part["mean_s"].tolist())
+        assert (math.isnan(mean) and math.isnan(r["mean"])) or math.isclose(mean, r["mean"], rel_tol=1e-9)
+        assert (math.isnan(half) and math.isnan(r["ci95"])) or math.isclose(half, r["ci95"], rel_tol=1e-7,
+                                                                              abs_tol=1e-9)
+        assert r["n"] == part["mean_s"].notna().sum()

@@ -31,7 +31,7 @@ from scission.plots import (
     style_of,
 )
 from testbed.errors import TestbedError
-from testbed.sim.stats import mean_ci
+from testbed.sim.stats import T95
 from testbed.sweep.axes import AXES
 
 # a series identity is an axis too: the policy (simulated points) or the configuration's label (emulated)
@@ -98,18 +98,30 @@ def summarise(table: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
     varies inside it, or a seed repeats.
     """
     others = [c for c in axis_columns(table) if c not in by]
-    rows = []
-    for key, group in table.groupby(by, dropna=False, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        mixed = [c for c in others if group[c].nunique(dropna=False) > 1]
-        if mixed or ("seed" in group and group["seed"].duplicated().any()):
-            where = ", ".join(f"{c}={v}" for c, v in zip(by, key, strict=True))
-            raise MixedAxesError(f"{metric} at {where} would pool different points "
-                                 f"(varying: {', '.join(mixed) or 'repeated seeds'}); facet or fix them")
-        mean, half = mean_ci(group[metric].astype(float).tolist())
-        rows.append({**dict(zip(by, key, strict=True)), "mean": mean, "ci95": half,
-                     "n": int(group[metric].notna().sum())})
-    return pd.DataFrame(rows)
+    groups = table.groupby(by, dropna=False, sort=True)
+    if others:
+        spread = groups[others].nunique(dropna=False)
+        mixed_rows = spread[(spread > 1).any(axis=1)]
+        if len(mixed_rows):
+            key = mixed_rows.index[0]
+            mixed = [c for c in others if mixed_rows.iloc[0][c] > 1]
+            raise MixedAxesError(f"{metric} at {_where(by, key)} would pool different points "
+                                 f"(varying: {', '.join(mixed)}); facet or fix them")
+    if "seed" in table and table.duplicated(subset=[*by, "seed"]).any():
+        row = table[table.duplicated(subset=[*by, "seed"])].iloc[0]
+        raise MixedAxesError(f"{metric} at {_where(by, tuple(row[c] for c in by))} would pool different points "
+                             f"(repeated seeds); facet or fix them")
+    values = table.assign(_value=table[metric].astype(float)).groupby(by, dropna=False, sort=True)["_value"]
+    stats = values.agg(["mean", "std", "count"]).reset_index()
+    n = stats["count"].astype(int)
+    t = n.map(lambda k: 0.0 if k < 2 else (T95[k - 2] if k - 1 <= len(T95) else 1.96))
+    half = (t * stats["std"].fillna(0.0) / n.clip(lower=1) ** 0.5).where(n > 0)
+    return pd.DataFrame({**{c: stats[c] for c in by}, "mean": stats["mean"], "ci95": half, "n": n})
+
+
+def _where(by: list[str], key: Any) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    return ", ".join(f"{c}={v}" for c, v in zip(by, key, strict=True))
 
 
 def _is_log(values: pd.Series) -> bool:
