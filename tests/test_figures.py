@@ -13,10 +13,10 @@ import subprocess
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import yaml
 from conftest import LEGACY_DIR, REPO, console_script
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scission.plots import (
     DOUBLE_COLUMN_IN,
