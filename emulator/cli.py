@@ -25,6 +25,7 @@ from emulator.topology import (
     parse_duration_ms,
     parse_loss_pct,
 )
+from scission.resources import arg_type as shipped
 
 console = Console()
 if not console.is_terminal:  # piped or logged: do not wrap tables at 80 columns
@@ -50,7 +51,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="start a topology")
-    p.add_argument("topology", help="topology YAML file")
+    p.add_argument("topology", type=shipped("topologies"), help="topology YAML file, or a shipped one by name "
+                   "(four-tier; python -m scission.resources lists them)")
     p.add_argument("--mechanism", default="auto", choices=["auto", "netem", "delayline"])
     p.add_argument("--image", help="node image tag (default: build/reuse the content-hashed image)")
     p.add_argument("--dry-run", action="store_true", help="print the link commands and start nothing")
@@ -72,7 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("validate", help="check a topology file without starting anything")
-    p.add_argument("topology")
+    p.add_argument("topology", type=shipped("topologies"), help="topology YAML file or a shipped name")
 
     p = sub.add_parser("image", help="build the node image (Python, TensorFlow CPU, this project)")
     p.add_argument("action", choices=["build", "tag"])

@@ -1,4 +1,8 @@
-"""Node image: assemble the build context from docker/Dockerfile and this project, tag it by content hash."""
+"""Node image: assemble the build context from docker/Dockerfile and this project, tag it by content hash.
+
+The Dockerfile and the project files come from the checkout, or from an installed wheel's shipped copy
+(scission.resources), so an installed ``emulator up`` builds the same image, with the same tag.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,15 @@ from pathlib import Path
 
 from emulator import docker_backend
 from emulator.errors import ImageError
+from scission import resources
 
 __all__ = ["BASE_IMAGE", "IMAGE_REPO", "TF_REQUIREMENT", "build_node_image", "ensure_base", "node_image_tag"]
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKER_DIR = ROOT / "docker"
+ROOT = Path(__file__).resolve().parents[1]  # the packages' parent: the checkout, or site-packages
+DOCKER_DIR = resources.docker_dir()
+PROJECT_FILES = ("pyproject.toml", "setup.py")
 IMAGE_REPO = "scission-node"
 BASE_IMAGE = "scission-node-base:bookworm"
 TF_REQUIREMENT = "tensorflow-cpu==2.21.0"
@@ -27,17 +33,22 @@ PACKAGES = ("scission", "emulator", "testbed")
 CA_BUNDLES = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 
 
-def _source_files() -> list[Path]:
-    files = [ROOT / "pyproject.toml"]
+def _source_files() -> list[tuple[str, Path]]:
+    """(name in the build context, file): the project files and every module of the three packages."""
+    files = [(name, resources.project_file(name)) for name in PROJECT_FILES if resources.project_file(name).is_file()]
+    if not files or files[0][0] != "pyproject.toml":
+        raise ImageError(f"no pyproject.toml in {resources.root()}: reinstall the package or use a checkout")
     for package in PACKAGES:
-        if (ROOT / package).is_dir():
-            files += sorted(p for p in (ROOT / package).rglob("*.py") if "__pycache__" not in p.parts)
+        folder = ROOT / package
+        if folder.is_dir():
+            files += [(p.relative_to(ROOT).as_posix(), p) for p in sorted(folder.rglob("*.py"))
+                      if "__pycache__" not in p.parts and p.relative_to(folder).parts[0] != resources.SHIPPED_DIR]
     return files
 
 
 def _requirements() -> str:
     """Runtime dependencies from pyproject.toml, installed in their own cached layer."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads(resources.project_file("pyproject.toml").read_text())["project"]
     return "\n".join(project.get("dependencies", [])) + "\n"
 
 
@@ -46,8 +57,8 @@ def node_image_tag(base: str = BASE_IMAGE, tf_requirement: str = TF_REQUIREMENT)
     digest = hashlib.sha256()
     digest.update((DOCKER_DIR / "Dockerfile").read_bytes())
     digest.update(f"{base}\0{tf_requirement}\0".encode())
-    for path in _source_files():
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    for name, path in _source_files():
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return f"{IMAGE_REPO}:{digest.hexdigest()[:12]}"
 
 
@@ -62,7 +73,7 @@ def ensure_base(base: str = BASE_IMAGE) -> None:
         return
     log.info("building offline base image %s (debootstrap, about a minute)", base)
     proc = subprocess.run(
-        [str(DOCKER_DIR / "build_base.sh"), base], capture_output=True, text=True, check=False
+        ["bash", str(DOCKER_DIR / "build_base.sh"), base], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -94,11 +105,11 @@ def build_node_image(
         shutil.copy(_ca_bundle(), ctx / "ca-bundle.crt")
         (ctx / "requirements.txt").write_text(_requirements())
         src = ctx / "src"
-        for path in _source_files():
-            dest = src / path.relative_to(ROOT)
+        for name, path in _source_files():
+            dest = src / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, dest)
-        readme = ROOT / "README.md"
+        readme = resources.project_file("README.md")
         (src / "README.md").write_text(readme.read_text() if readme.is_file() else "scission testbed\n")
         log.info("building node image %s", tag)
         docker_backend.build_image(

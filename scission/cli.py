@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from scission import resources
 from scission.errors import ConstraintError, ScissionError
 from scission.plots import add_format_option, parse_formats
 
@@ -41,11 +42,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="best configurations of a model from profiles and a network table",
         description="Rank configurations (which tier runs which blocks) of MODEL by predicted latency.",
     )
-    p.add_argument("folder", help="folder of profiles: legacy <tier>-<name>.dat files and/or *.scission folders")
+    p.add_argument("folder", type=resources.arg_type("data"),
+                   help="folder of profiles: legacy <tier>-<name>.dat files and/or *.scission folders, "
+                   "or a shipped one by name (legacy: the original tool's data)")
     p.add_argument("network", help="network CSV (source,destination,ping(ms),bandwidth(mbps)); "
                    "a relative name is looked up in FOLDER first")
     p.add_argument("model", help="model name, e.g. vgg19")
-    p.add_argument("-d", "--device", help="device criteria: N, !N, -1, !-1, name, !name (comma-separated)")
+    p.add_argument("-d", "--device", help="device criteria: N, !N, -1, !-1, name, !name, name:X, !name:X "
+                   "(comma-separated; name:X is the resource X even when X is a number)")
     p.add_argument("-e", "--edge", help="edge criteria")
     p.add_argument("-c", "--cloud", help="cloud criteria")
     p.add_argument("--device-upload", metavar="MB", help="cap on the bytes the device sends onward (MB = 10^6 bytes)")
@@ -55,8 +59,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cloud-time", metavar="S|P%", help="cap on cloud compute")
     p.add_argument("--result-count", "-rc", dest="result_count", type=int, default=5, metavar="K",
                    help="how many configurations to print (default 5)")
-    p.add_argument("-i", "--input", dest="input_size", metavar="MB", default="0.15",
-                   help="input size sent when the device runs no block (default 0.15 MB)")
+    p.add_argument("-i", "--input", dest="input_size", metavar="MB", default=None,
+                   help="input size sent when the device runs no block (default: the profiles' stored input "
+                   "bytes; 0.15 MB for legacy .dat files, which store none)")
     p.add_argument("--tiers", default="device,edge,cloud",
                    help="ordered tiers to use (default device,edge,cloud); e.g. device,gateway,edge,cloud")
     p.add_argument("--criteria", action="append", metavar="TIER=SPEC", help="criteria for any tier (repeatable)")
@@ -81,10 +86,12 @@ def _resolve_network(folder: Path, network: str) -> Path:
 
 def _predict(args: argparse.Namespace) -> int:
     from scission.constraints import build_constraints, parse_megabytes
+    from scission.explain import constraint_warnings, explain_empty
     from scission.network import load_network_csv
-    from scission.partition import build_problem, search_problem
+    from scission.partition import build_problem, model_input_size, search_problem
     from scission.profile_folder import load_profiles
     from scission.report import as_dict, format_line
+    from scission.search import search
 
     parse_formats(args.figure_formats)  # a bad --format: one line before the search runs
     if args.result_count < 1:
@@ -105,25 +112,39 @@ def _predict(args: argparse.Namespace) -> int:
                     raise ConstraintError(f"--{tier} given, but {tier} is not in --tiers {args.tiers}")
                 raise ConstraintError(f"unknown tier {tier!r}; tiers are {', '.join(tiers)}")
     constraints = build_constraints(criteria, uploads, times)
-    input_bytes = parse_megabytes(args.input_size, "-i/--input")
+    given_bytes = None if args.input_size is None else parse_megabytes(args.input_size, "-i/--input")
 
     folder = Path(args.folder)
     profiles = load_profiles(folder)
     network = load_network_csv(_resolve_network(folder, args.network))
+    in_tiers = [p for p in profiles if p.resource.tier in tiers]
+    size = model_input_size(in_tiers, args.model, tiers[0], given_bytes)
+    if size.note:
+        print(f"scission: note: {size.note} (give -i to choose)", file=sys.stderr)
     problem = build_problem(
-        profiles, network, args.model, tiers, constraints, input_bytes, legacy_zero_rule=not args.exact_transfers
+        profiles, network, args.model, tiers, constraints, size.size_bytes, legacy_zero_rule=not args.exact_transfers
     )
+    for warning in constraint_warnings(problem, args.model.lower(), tiers):
+        print(f"scission: warning: {warning}", file=sys.stderr)
     configs = search_problem(problem, args.result_count)
+    # relaxed problems may allow pairs the network lacks: the search itself skips those (no network check)
+    explanation = [] if configs else explain_empty(problem, search)
     if args.plot and configs:
         from scission.plots import figure_formats, plot_configuration
 
         with figure_formats(args.figure_formats):
             plot_configuration(problem, configs[0], args.plot, title=args.model, others=configs[1:PLOT_TOP_K])
     if args.json:
-        print(json.dumps([as_dict(rank, c) for rank, c in enumerate(configs, start=1)], indent=2))
+        print(json.dumps([as_dict(rank, c, size) for rank, c in enumerate(configs, start=1)], indent=2))
+        if not configs:
+            print("No results for the specified configuration", file=sys.stderr)
+            for line in explanation:
+                print(line, file=sys.stderr)
         return 0
     if not configs:
         print("No results for the specified configuration")
+        for line in explanation:
+            print(line)
         return 0
     for rank, config in enumerate(configs, start=1):
         print(format_line(rank, config))

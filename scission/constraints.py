@@ -2,7 +2,8 @@
 
 Criteria are comma-separated items: ``N`` (layer N lies in the tier's range), ``!N`` (it does not),
 ``-1`` (the tier runs no block), ``!-1`` (it runs at least one), ``name`` (runs at least one block, on that
-resource), ``!name`` (runs at least one block, not on that resource).
+resource), ``!name`` (runs at least one block, not on that resource). ``name:X`` and ``!name:X`` always mean
+the resource X, so that a resource named with digits (the original's ``edge-2500``) is not read as a layer.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ def parse_criteria(text: str, tier: str) -> dict:
             raise ConstraintError(f"--{tier} criteria {text!r}: empty item; use N, !N, -1, !-1, name or !name")
         negated = item.startswith("!")
         body = item[1:].strip() if negated else item
-        if body == "-1":
+        if body.startswith("name:"):
+            name = body[len("name:"):].strip()
+            if not name:
+                raise ConstraintError(f"--{tier} criteria {text!r}: 'name:' needs a resource name, e.g. name:2500")
+            (exclude_resources if negated else include_resources).append(name)
+        elif body == "-1":
             wanted = negated  # '-1' runs nothing, '!-1' runs something
             if must_run is not None and must_run != wanted:
                 raise ConstraintError(f"--{tier} criteria {text!r}: both -1 and !-1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from scission.errors import MissingNetworkPair, ScissionError, UnknownModel
 from scission.network import NetworkTable
@@ -22,6 +23,46 @@ def known_models(profiles: Iterable[Profile]) -> list[str]:
     return sorted({m for p in profiles for m in p.models})
 
 
+@dataclass(frozen=True)
+class InputSize:
+    """The input size a search charges when the device sends its input on, and where it came from.
+
+    ``source`` is "flag" (the user gave it), "profile" (the profiles' stored input bytes), or "default"
+    (no profile stores one: legacy ``.dat`` files, whose tool assumed 0.15 MB). ``note`` is set when the
+    profiles disagree, saying which value is used.
+    """
+
+    size_bytes: float
+    source: str
+    note: str | None = None
+
+
+def model_input_size(profiles: Iterable[Profile], model: str, first_tier: str | None = None,
+                     given_bytes: float | None = None) -> InputSize:
+    """The one rule for a model's input size, shared by ``scission predict``, ``testbed run`` and the simulator.
+
+    A given size wins. Otherwise the profiles' stored input bytes when they agree; when they disagree,
+    the first-tier (device) profile's, since the device holds the input; with none stored, 0.15 MB.
+    """
+    if given_bytes is not None:
+        return InputSize(float(given_bytes), "flag")
+    model = model.lower()
+    stored = sorted(
+        ((p.resource.tier != first_tier, p.resource.label, p.models[model].input_bytes)
+         for p in profiles if model in p.models and p.models[model].input_bytes is not None),
+    )
+    if not stored:
+        return InputSize(float(DEFAULT_INPUT_BYTES), "default")
+    values = {size for _, _, size in stored}
+    _, label, chosen = stored[0]
+    if len(values) == 1:
+        return InputSize(float(chosen), "profile")
+    listed = ", ".join(f"{lab} {size:,} bytes" for _, lab, size in stored)
+    return InputSize(float(chosen), "profile",
+                     f"the profiles disagree on {model}'s input size ({listed}); using {chosen:,} bytes "
+                     f"from {label}")
+
+
 def candidate_from_model(name: str, model: ModelProfile) -> Candidate:
     return Candidate(
         name=name,
@@ -38,10 +79,13 @@ def build_problem(
     model: str,
     tiers: Sequence[str] = DEFAULT_TIERS,
     constraints: Mapping[str, TierConstraints] | None = None,
-    input_bytes: float = DEFAULT_INPUT_BYTES,
+    input_bytes: float | None = None,
     legacy_zero_rule: bool = False,
 ) -> Problem:
-    """Group the profiles' resources into ordered tiers; resources of tiers not listed are ignored."""
+    """Group the profiles' resources into ordered tiers; resources of tiers not listed are ignored.
+
+    ``input_bytes`` None: ``model_input_size`` of the listed tiers' profiles (stored size, else 0.15 MB).
+    """
     model = model.lower()
     if not any(model in p.models for p in profiles):
         raise UnknownModel(model, known_models(profiles))
@@ -55,6 +99,8 @@ def build_problem(
         tier_objs.append(Tier(tier, cands))
     if not tier_objs[0].candidates:
         raise ScissionError(f"no {tiers[0]} resource has a profile of {model}; a {tiers[0]} holds the input")
+    if input_bytes is None:
+        input_bytes = model_input_size([p for p in profiles if p.resource.tier in tiers], model, tiers[0]).size_bytes
     return Problem(
         tiers=tuple(tier_objs),
         network=network,
@@ -101,7 +147,7 @@ def partition(
     k: int = 5,
     tiers: Sequence[str] = DEFAULT_TIERS,
     constraints: Mapping[str, TierConstraints] | None = None,
-    input_bytes: float = DEFAULT_INPUT_BYTES,
+    input_bytes: float | None = None,
     legacy_zero_rule: bool = False,
 ) -> list[Configuration]:
     """The top ``k`` configurations of ``model`` (fastest first) over the given ordered tiers."""

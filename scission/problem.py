@@ -8,6 +8,11 @@ output of the last block run before the hop, or the input size when no block has
 
 ``legacy_zero_rule`` reproduces the original tool exactly: it decided whether a tier "ran" by its compute
 time being zero, so the earliest hop after which no compute time remains carried no bytes.
+
+Configuration ids are produced and parsed here only. The canonical id names Keras layer ranges, as
+``scission predict`` prints them (``device:0-87,edge:88-92``, empty tiers left out); block ranges are
+accepted under an explicit prefix (``blocks:device:0-86,edge:87-91``) and ``<tier>-only`` everywhere.
+Converting needs each block's layer range (``BlockLayers``, from the profile).
 """
 
 from __future__ import annotations
@@ -115,6 +120,12 @@ class Problem:
     def block_count(self) -> int:
         return self.tiers[0].candidates[0].block_count
 
+    @property
+    def layers(self) -> BlockLayers:
+        """The model's block -> layer ranges (the first device's profile; every resource profiles the same blocks)."""
+        c = self.tiers[0].candidates[0]
+        return BlockLayers(c.first_layers, c.last_layers)
+
     def constraint(self, tier: str) -> TierConstraints:
         return self.constraints.get(tier, TierConstraints())
 
@@ -161,41 +172,160 @@ class Configuration:
 
     @property
     def id(self) -> str:
-        """'device:0-9,edge:10-65': inclusive block ranges of the tiers that run, in tier order."""
-        return config_id(
-            (p.tier for p in self.placements),
-            (p.last_block - p.first_block + 1 if p.runs else 0 for p in self.placements),
-        )
+        """'device:0-87,edge:88-92': the canonical id, the layer ranges this configuration prints."""
+        return _format((p.tier, p.first_layer, p.last_layer) for p in self.placements if p.runs)
+
+    @property
+    def block_id(self) -> str:
+        """'blocks:device:0-86,edge:87-91': the same configuration as block ranges."""
+        return block_config_id((p.tier for p in self.placements), self.block_counts)
 
     @property
     def block_counts(self) -> tuple[int, ...]:
         return tuple(p.last_block - p.first_block + 1 if p.runs else 0 for p in self.placements)
 
 
-def config_id(tiers: Iterable[str], block_counts: Iterable[int]) -> str:
-    """The one producer of configuration ids: 'device:0-9,edge:10-65' from block counts per ordered tier."""
+@dataclass(frozen=True)
+class BlockLayers:
+    """Each block's Keras layer range, in block order: what turns block ranges into layer ranges and back.
+
+    Configuration ids name layers (what ``scission predict`` prints), while the simulator and the run
+    think in blocks; a model's profile holds both, so every place that reads or writes an id passes one.
+    """
+
+    first_layers: tuple[int, ...]
+    last_layers: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.first_layers)
+        if n == 0 or len(self.last_layers) != n:
+            raise ScissionError("a model needs at least one block, each with a first and a last layer")
+        for b in range(n):
+            if self.last_layers[b] < self.first_layers[b] or (b and self.first_layers[b] <= self.last_layers[b - 1]):
+                raise ScissionError(f"block {b}: layers {self.first_layers[b]}-{self.last_layers[b]} do not follow "
+                                    "the previous block's; layer ranges must increase block by block")
+
+    @classmethod
+    def of(cls, blocks: Iterable) -> BlockLayers:
+        """From anything with ``first_layer``/``last_layer`` per block (a ``ModelProfile``'s blocks)."""
+        blocks = list(blocks)
+        return cls(tuple(int(b.first_layer) for b in blocks), tuple(int(b.last_layer) for b in blocks))
+
+    @classmethod
+    def one_per_block(cls, block_count: int) -> BlockLayers:
+        """A model whose block i is layer i alone (small synthetic models in tests and examples)."""
+        return cls(tuple(range(block_count)), tuple(range(block_count)))
+
+    @property
+    def block_count(self) -> int:
+        return len(self.first_layers)
+
+    def describe(self) -> str:
+        """'layers 0-156 in blocks 0-65': what the model's ids may cover, for error messages."""
+        return (f"layers {self.first_layers[0]}-{self.last_layers[-1]} in blocks 0-{self.block_count - 1} "
+                f"(block ranges are written '{BLOCKS_PREFIX}...')")
+
+
+BLOCKS_PREFIX = "blocks:"
+
+
+def _format(parts: Iterable[tuple[str, int, int]]) -> str:
+    """The one place an id's text is spelled: 'tier:first-last' per running tier, comma-separated."""
+    return ",".join(f"{tier}:{lo}-{hi}" for tier, lo, hi in parts)
+
+
+def _ranges(tiers: Iterable[str], block_counts: Iterable[int], lo_of, hi_of) -> str:
     parts, start = [], 0
     for tier, count in zip(tiers, block_counts, strict=True):
         if count:
-            parts.append(f"{tier}:{start}-{start + count - 1}")
+            parts.append((tier, lo_of(start), hi_of(start + count - 1)))
         start += count
-    return ",".join(parts)
+    return _format(parts)
 
 
-def parse_config_id(text: str, tiers: Sequence[str], block_count: int) -> tuple[int, ...]:
-    """Block counts per tier from a configuration id or '<tier>-only'; the inverse of ``config_id``.
+def config_id(tiers: Iterable[str], block_counts: Iterable[int], layers: BlockLayers) -> str:
+    """The one producer of canonical configuration ids: 'device:0-87,edge:88-92', the inclusive Keras layer
+    ranges of the tiers that run, in tier order (exactly the ranges ``scission predict`` prints)."""
+    return _ranges(tiers, block_counts, layers.first_layers.__getitem__, layers.last_layers.__getitem__)
 
-    Raises ValueError naming what is wrong (callers wrap it in their own error type).
+
+def block_ranges(tiers: Iterable[str], block_counts: Iterable[int]) -> str:
+    """'device:0-9,edge:10-65': inclusive block ranges without the prefix (the ids written before issue 12,
+    still read from old run folders, and the simulator's random-stream names, which must not change)."""
+    return _ranges(tiers, block_counts, int, int)
+
+
+def block_config_id(tiers: Iterable[str], block_counts: Iterable[int]) -> str:
+    """'blocks:device:0-9,edge:10-65': the same configuration as block ranges, under the explicit prefix."""
+    return BLOCKS_PREFIX + block_ranges(tiers, block_counts)
+
+
+def parse_config_id(text: str, tiers: Sequence[str], layers: BlockLayers, unprefixed: str = "layers") -> tuple[int, ...]:
+    """Block counts per tier from a configuration id; the inverse of ``config_id`` and ``block_config_id``.
+
+    Accepted: layer ranges ('device:0-87,edge:88-92'), block ranges under the prefix
+    ('blocks:device:0-86,edge:87-91') and '<tier>-only'. ``unprefixed="blocks"`` reads unprefixed ids as
+    block ranges: only for files written before issue 12, which say so by lacking ``config_ids: layers``.
+    Raises ValueError naming what is wrong and the model's valid layer and block ranges (callers wrap it).
     """
+    if unprefixed not in ("layers", "blocks"):
+        raise ValueError(f"unprefixed ids are 'layers' or 'blocks', not {unprefixed!r}")
     text = text.strip()
+    n = layers.block_count
     for index, tier in enumerate(tiers):
         if text == f"{tier}-only":
             counts = [0] * len(tiers)
-            counts[index] = block_count
+            counts[index] = n
             return tuple(counts)
+    as_blocks = unprefixed == "blocks"
+    body = _from_printed(text, tiers) if "=" in text else text
+    if text.startswith(BLOCKS_PREFIX) and ":" in text[len(BLOCKS_PREFIX):]:
+        as_blocks, body = True, text[len(BLOCKS_PREFIX):].strip()
+    try:
+        return _parse_ranges(body, tiers, layers, as_blocks)
+    except ValueError as exc:
+        hint = ""
+        if not as_blocks:
+            try:
+                _parse_ranges(body, tiers, layers, True)
+                hint = f"; as block ranges it fits: write '{BLOCKS_PREFIX}{body}'"
+            except ValueError:
+                pass
+        raise ValueError(f"{exc}; the model has {layers.describe()}{hint}") from None
+
+
+_PRINTED_RE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\((.*?)\)\s*=\s*(-?\d+)\s*-\s*(-?\d+)")
+
+
+def _from_printed(text: str, tiers: Sequence[str]) -> str:
+    """'Device(raspi4) = 0 - 6, Edge(None) = -1 - -1, Cloud(6700k(GPU)) = 7 - 25' (a ``predict`` line, with or
+    without its '[1] 9.0106s - 2.4087MB - ' head) -> 'device:0-6,cloud:7-25'; the resources are not part of
+    an id (a simulation or experiment file maps tiers to resources itself)."""
+    by_lower = {t.lower(): t for t in tiers}
+    parts = []
+    for label, _resource, lo, hi in _PRINTED_RE.findall(text):
+        tier = by_lower.get(label.lower(), label)
+        if (lo, hi) != ("-1", "-1"):
+            parts.append(f"{tier}:{lo}-{hi}")
+    if not parts:
+        raise ValueError(f"{text!r} is neither 'tier:first-last,...' nor a predict line 'Tier(name) = first - last, ...'")
+    return ",".join(parts)
+
+
+def _parse_ranges(body: str, tiers: Sequence[str], layers: BlockLayers, as_blocks: bool) -> tuple[int, ...]:
+    n = layers.block_count
+    unit = "blocks" if as_blocks else "layers"
+    if as_blocks:
+        start_block = {b: b for b in range(n)}
+        end_block = start_block
+        first_of, last_of = (lambda b: b), (lambda b: b)
+    else:
+        start_block = {layer: b for b, layer in enumerate(layers.first_layers)}
+        end_block = {layer: b for b, layer in enumerate(layers.last_layers)}
+        first_of, last_of = layers.first_layers.__getitem__, layers.last_layers.__getitem__
     counts = [0] * len(tiers)
     expected, last_tier = 0, -1
-    for part in text.split(","):
+    for part in body.split(","):
         if part.strip() in (f"{tiers[0]}:-", ""):
             continue
         m = _RANGE_RE.match(part)
@@ -207,12 +337,21 @@ def parse_config_id(text: str, tiers: Sequence[str], block_count: int) -> tuple[
         index = tiers.index(tier)
         if index <= last_tier:
             raise ValueError(f"tiers must appear once each, in order {', '.join(tiers)}")
-        if lo != expected or hi < lo:
-            raise ValueError(f"{tier} runs blocks {lo}-{hi} but the next block to run is {expected}")
-        counts[index] = hi - lo + 1
-        expected, last_tier = hi + 1, index
-    if expected != block_count:
-        raise ValueError(f"it covers blocks 0-{expected - 1} but the model has blocks 0-{block_count - 1}")
+        if expected >= n:
+            raise ValueError(f"{tier} runs {unit} {lo}-{hi} after every block has run")
+        if hi < lo or start_block.get(lo) != expected:
+            raise ValueError(f"{tier} runs {unit} {lo}-{hi} but the next {unit[:-1]} to run is {first_of(expected)}")
+        if hi not in end_block:
+            ends = [last_of(b) for b in range(expected, n)]
+            shown = ", ".join(map(str, ends[:8])) + (", ..." if len(ends) > 8 else "")
+            raise ValueError(f"{tier} runs {unit} {lo}-{hi}, but {hi} ends no block; "
+                             f"a range from {lo} may end at {unit} {shown}")
+        end = end_block[hi]
+        counts[index] = end - expected + 1
+        expected, last_tier = end + 1, index
+    if expected != n:
+        covered = "nothing" if expected == 0 else f"{unit} {first_of(0)}-{last_of(expected - 1)}"
+        raise ValueError(f"it covers {covered} but the model has {unit} {first_of(0)}-{last_of(n - 1)}")
     return tuple(counts)
 
 
@@ -241,7 +380,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
         start += count
     computes = []
     for _, cand, lo, hi in segments:
-        total = 0
+        total = 0.0  # a float even when the tier runs nothing: one JSON type per field
         if cand is not None:
             for b in range(lo, hi):
                 total += cand.latencies_s[b]
@@ -255,12 +394,12 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
     for sender, receiver in zip(path, path[1:], strict=False):
         _, cand, lo, hi = segments[sender]
         if hi > lo:
-            payload = cand.output_bytes[hi - 1]
+            payload = float(cand.output_bytes[hi - 1])
         else:
             # Nothing run yet on this tier: it forwards what it received (only the device can be empty here).
             payload = problem.input_bytes
         if problem.legacy_zero_rule and not zeroed and sum(computes[sender + 1:]) == 0:
-            payload, zeroed = 0, True
+            payload, zeroed = 0.0, True
         link = problem.network.link(segments[sender][1].name, segments[receiver][1].name)
         sent[sender] = payload
         transfer_s += link.rtt_ms / 1000 + payload / link.bandwidth_bytes_per_s
@@ -268,7 +407,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
         # The original kept the last edge's output in its reported bytes (and upload filter) once the
         # device's payload had been zeroed, although nothing follows it; only the final tier is exempt.
         _, cand, lo, hi = segments[path[-1]]
-        sent[path[-1]] = cand.output_bytes[hi - 1]
+        sent[path[-1]] = float(cand.output_bytes[hi - 1])
     placements = []
     for index, cand, lo, hi in segments:
         runs = hi > lo
@@ -284,7 +423,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
                 sent_bytes=sent[index],
             )
         )
-    total_compute = 0
+    total_compute = 0.0
     for c in computes:
         total_compute += c
     return Configuration(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scission.partition import InputSize
 from scission.problem import Configuration
 
 
@@ -21,24 +22,35 @@ def format_line(rank: int, config: Configuration) -> str:
     return f"[{rank}] {latency}s - {megabytes}MB - {', '.join(parts)}"
 
 
-def as_dict(rank: int, config: Configuration) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "latency_s": config.latency_s,
-        "compute_s": config.compute_s,
-        "transfer_s": config.transfer_s,
-        "transfer_bytes": config.transfer_bytes,
-        "tiers": [
-            {
-                "tier": p.tier,
-                "resource": p.resource,
-                "first_layer": p.first_layer,
-                "last_layer": p.last_layer,
-                "first_block": p.first_block,
-                "last_block": p.last_block,
-                "compute_s": p.compute_s,
-                "sent_bytes": p.sent_bytes,
-            }
-            for p in config.placements
-        ],
+def as_dict(rank: int, config: Configuration, input_size: InputSize | None = None) -> dict[str, Any]:
+    """One configuration for ``--json``: every field has one type (documented in docs/search.md).
+
+    Seconds and bytes are floats, indices ints; a tier that runs nothing has ``first_layer``, ``last_layer``,
+    ``first_block`` and ``last_block`` -1, ``compute_s`` 0.0, and ``resource`` null unless it is the device.
+    """
+    out: dict[str, Any] = {
+        "rank": int(rank),
+        "config_id": config.id,
+        "block_config_id": config.block_id,
+        "latency_s": float(config.latency_s),
+        "compute_s": float(config.compute_s),
+        "transfer_s": float(config.transfer_s),
+        "transfer_bytes": float(config.transfer_bytes),
     }
+    if input_size is not None:
+        out["input_bytes"] = float(input_size.size_bytes)
+        out["input_source"] = input_size.source
+    out["tiers"] = [
+        {
+            "tier": p.tier,
+            "resource": p.resource,
+            "first_layer": int(p.first_layer),
+            "last_layer": int(p.last_layer),
+            "first_block": int(p.first_block),
+            "last_block": int(p.last_block),
+            "compute_s": float(p.compute_s),
+            "sent_bytes": float(p.sent_bytes),
+        }
+        for p in config.placements
+    ]
+    return out

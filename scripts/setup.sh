@@ -24,5 +24,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' >/dev/null 2>
   "$PY" -m venv --clear .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# The test extra brings tox: `.venv/bin/tox -e tests|lint|sweep` reuses these packages (toxfile.py).
 .venv/bin/python -m pip install -q -e '.[tf,test,dask]'
-echo "setup: .venv ready ($(.venv/bin/python --version)); console scripts in .venv/bin: scission emulator testbed"
+[ -x .venv/bin/tox ] || { echo "setup: tox did not install into .venv" >&2; exit 1; }
+echo "setup: .venv ready ($(.venv/bin/python --version)); console scripts in .venv/bin: scission emulator testbed tox"

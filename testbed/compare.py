@@ -21,7 +21,7 @@ import pandas as pd
 
 from scission.files import atomic_write, atomic_write_parquet
 from testbed.errors import RunFolderError, TestbedError
-from testbed.run.folder import ReplayFolder, read_replay
+from testbed.run.folder import ReplayFolder, config_id_style, read_replay
 from testbed.run.speeds import speed_factors
 from testbed.sim.runner import run_one
 from testbed.sim.spec import NodeOverride, simulation_from_dict
@@ -52,10 +52,13 @@ def _computing_nodes(crow) -> set[str]:
     return {str(v) for c, v in crow.items() if str(c).endswith("_node") and isinstance(v, str)}
 
 
-def _split_of_row(row, world: World, resources: dict) -> Split:
+def _split_of_row(row, world: World, resources: dict, id_style: str) -> Split:
     has_blocks = all(f"{t}_first_block" in row and f"{t}_last_block" in row for t in world.tiers)
     if not has_blocks:
-        split = world.parse_split(str(row["config"]))
+        try:
+            split = world.parse_split(str(row["config"]), unprefixed=id_style)
+        except TestbedError as exc:
+            raise RunFolderError(f"configs.parquet: {exc}") from None
     else:
         counts = []
         for t in world.tiers:
@@ -69,10 +72,10 @@ def _split_of_row(row, world: World, resources: dict) -> Split:
                         f"configs.parquet: configuration {row['config']!r} runs the {t} tier on {label}, but the replay file "
                         f"maps the {t} nodes to {sorted({world.nodes[n].resource for n in nodes})}"
                     )
-        split = Split(world.tiers, tuple(counts))
         if sum(counts) != world.block_count:
             raise RunFolderError(f"configs.parquet: configuration {row['config']!r} covers {sum(counts)} of "
                                  f"{world.block_count} blocks")
+        split = world.split(counts)
     world.check_split(split)
     return split
 
@@ -163,12 +166,13 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
     factors = _speed_factors(run.speeds, world)  # node speeds as probed next to the measurements
     for node, factor in factors.items():
         world.nodes[node] = dataclasses.replace(world.nodes[node], speed=world.nodes[node].speed / factor)
+    id_style = config_id_style(meta)
     rows = []
     for _, crow in run.configs.iterrows():
         config = str(crow["config"])
         if config not in measured.index:
             continue  # predicted but never measured: nothing to validate
-        split = _split_of_row(crow, world, meta["resources"])
+        split = _split_of_row(crow, world, meta["resources"], id_style)
         used = {n: f for n, f in factors.items() if n in _computing_nodes(crow)}
         n_requests = max(min_requests, int(measured.loc[config, "requests"])) * len(senders)
         sim = _simulate(world, run, config, split, n_requests, devices, seeds, reply)
@@ -182,6 +186,7 @@ def compare_run(run_dir: Path, seeds: tuple[int, ...] = (1, 2, 3), min_requests:
         rows.append({
             "config": config,
             "split": split.id,
+            "block_split": split.block_id,
             "requests": int(measured.loc[config, "requests"]),
             "measured_s": m,
             "measured_p95_s": float(measured.loc[config, "measured_p95_s"]),

@@ -229,6 +229,122 @@ def test_application_loads_local_weights(tmp_path):
     out = scission("benchmark", "--tier", "device", "--name", "t", "--model", "mobilenetv2", "--weights",
                    str(weights), "--repeats", "1", "--out", str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
-    assert "mobilenetv2:" in out.stdout and "block sum / whole" in out.stdout
+    assert "mobilenetv2:" in out.stdout and "Σ blocks / whole" in out.stdout
     run = read_profile(tmp_path / "out" / "device-t.scission").models["mobilenetv2"].run
     assert run["source"].endswith(f"weights {weights})")
+
+
+# ------------------------------------------------------------------ repeated options, custom layers, noisy hosts
+
+
+def _parsed_jobs(*argv: str):
+    import argparse
+
+    from scission.benchmark import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    return cli._jobs(parser.parse_args(["benchmark", "--tier", "device", "--name", "t", *argv]))
+
+
+def test_repeated_model_flags_are_all_benchmarked():
+    """`--model a --model b` used to keep only b (argparse's last-wins for nargs)."""
+    jobs = _parsed_jobs("--model", "mobilenetv2", "--model", "resnet50", "vgg16", "--model", "mobilenetv2")
+    assert [j.model for j in jobs] == ["mobilenetv2", "resnet50", "vgg16"]
+
+
+def test_two_model_files_with_one_name_are_refused(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "m.keras").write_bytes(b"")
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", str(tmp_path / "a" / "m.keras"),
+                   "--model-file", str(tmp_path / "b" / "m.keras"), "--out", str(tmp_path / "out"))
+    assert_one_line_error(out, "a/m.keras and", "b/m.keras are both named 'm'", "rename one")
+
+
+def test_weights_with_several_model_files_are_refused(tmp_path):
+    (tmp_path / "a.keras").write_bytes(b"")
+    (tmp_path / "b.keras").write_bytes(b"")
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", str(tmp_path / "a.keras"),
+                   "--model-file", str(tmp_path / "b.keras"), "--weights", "w.h5", "--out", str(tmp_path))
+    assert_one_line_error(out, "--weights fits one model, but 2 model files")
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--model", "vgg16", "--unsafe"], "--unsafe applies to --model-file only"),
+    (["--model", "vgg16", "--custom-objects", "x.py"], "--custom-objects applies to --model-file only"),
+    (["--model-file", "README.md", "--custom-objects", "no_such_layers.py"], "--custom-objects no_such_layers.py: no such"),
+    (["--model-file", "README.md", "--custom-objects", "no_such_module_xyz"], "no_such_module_xyz: no module"),
+])
+def test_custom_object_flags_are_checked_before_anything_runs(tmp_path, argv, fragment):
+    out = scission("benchmark", "--tier", "edge", "--name", "e", *argv, "--out", str(tmp_path))
+    assert_one_line_error(out, fragment)
+
+
+def test_block_sum_warning_names_the_model_and_the_value():
+    from scission.benchmark.cli import block_sum_warning
+
+    base = {"model": "resnet50", "load_average_1m": [0.5, 3.25]}
+    assert block_sum_warning({**base, "block_sum_ratio": 1.0}) is None
+    assert block_sum_warning({**base, "block_sum_ratio": 0.9}) is None
+    assert block_sum_warning({**base, "block_sum_ratio": None}) is None
+    for ratio in (0.85, 1.234):
+        warning = block_sum_warning({**base, "block_sum_ratio": ratio})
+        assert warning.startswith("warning: resnet50: Σ blocks / whole = ")
+        assert f"{ratio:.3f}" in warning and "0.9–1.1" in warning and "load average 3.25" in warning
+
+
+@pytest.fixture(scope="module")
+def custom_models(tmp_path_factory) -> Path:
+    """A model with a registered and an unregistered custom layer, and one with a Lambda layer."""
+    from benchmark_models import custom_layers
+
+    folder = tmp_path_factory.mktemp("custom")
+    custom_layers.custom_model().save(folder / "custom.keras")
+    custom_layers.lambda_model().save(folder / "lambda.keras")
+    (folder / "layers.py").write_text(Path(custom_layers.__file__).read_text())
+    return folder
+
+
+@pytest.mark.tf
+def test_lambda_model_needs_unsafe_and_loads_with_it(custom_models, tmp_path):
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", str(custom_models / "lambda.keras"),
+                   "--out", str(tmp_path))
+    assert_one_line_error(out, "lambda.keras has a Lambda layer", "pass --unsafe")
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", str(custom_models / "lambda.keras"),
+                   "--unsafe", "--repeats", "2", "--out", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    (summary,) = json.loads(out.stdout)
+    assert summary["model"] == "lambda" and summary["chained_max_abs_error"] == 0.0
+    assert read_profile(tmp_path / "edge-e.scission").models["lambda"].run["unsafe_load"] is True
+
+
+@pytest.mark.tf
+def test_custom_layers_load_from_a_file_or_a_module(custom_models, tmp_path):
+    model_file = str(custom_models / "custom.keras")
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", model_file, "--out", str(tmp_path))
+    assert_one_line_error(out, "cannot load model file", "custom.keras", "--custom-objects MODULE")
+    for spec in (str(custom_models / "layers.py"), "tests.benchmark_models.custom_layers"):
+        out = scission("benchmark", "--tier", "edge", "--name", spec.rsplit(".", 1)[-1], "--model-file", model_file,
+                       "--custom-objects", spec, "--repeats", "2", "--out", str(tmp_path), "--json")
+        assert out.returncode == 0, out.stderr
+        (summary,) = json.loads(out.stdout)
+        assert [(b["first_layer"], b["last_layer"]) for b in summary["blocks"]] == [(0, 1), (2, 2), (3, 3), (4, 4)]
+        assert summary["chained_max_abs_error"] == 0.0
+
+
+@pytest.mark.tf
+def test_several_model_files_are_all_benchmarked_with_the_ratio_and_its_warning(tiny_models, custom_models, tmp_path):
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", str(tiny_models / "tiny.keras"),
+                   "--model-file", str(custom_models / "lambda.keras"), "--unsafe", "--repeats", "3",
+                   "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["tiny", "lambda"]
+    assert set(read_profile(tmp_path / "edge-e.scission").models) == {"tiny", "lambda"}
+    for name in ("tiny", "lambda"):
+        ratio = read_profile(tmp_path / "edge-e.scission").models[name].run["block_sum_ratio"]
+        (line,) = [line for line in lines if line.startswith(f"{name}:")]
+        assert f"Σ blocks / whole {ratio:.3f}" in line
+        warned = f"warning: {name}: Σ blocks / whole = {ratio:.3f}, outside 0.9–1.1" in out.stderr
+        assert warned == (not 0.9 <= ratio <= 1.1), out.stderr

@@ -76,7 +76,8 @@ def test_out_folder_holds_tables_and_plots(tmp_path):
 
 def test_unknown_configuration_is_one_line_and_exit_2(tmp_path):
     sim = write_sim(tmp_path, policies=[{"kind": "static", "configuration": "device:0-9,edge:12-65"}])
-    assert_one_line_exit_2(run_testbed("simulate", str(sim)), "unknown configuration", "next block to run is 10")
+    assert_one_line_exit_2(run_testbed("simulate", str(sim)), "unknown configuration", "next layer to run is 10",
+                      "the model has layers 0-156 in blocks 0-65")
 
 
 def test_configuration_on_a_tier_the_device_cannot_reach_is_refused(tmp_path):

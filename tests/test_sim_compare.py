@@ -214,3 +214,41 @@ def test_a_speed_probe_on_an_unknown_node_is_named(tmp_path):
     pd.DataFrame([{"config": "c-device", "node": "toaster", "factor": 1.2}]).to_parquet(run / "speeds.parquet")
     with pytest.raises(RunFolderError, match="node 'toaster' is not in topology tiny"):
         compare_run(run, seeds=(1,))
+
+
+def _ids_only_run(tmp_path, config_ids=None, ids=("device:0-2", "device:0-0,edge:1-2")):
+    """make_run's folder with blocks of two layers each (block i = layers 2i, 2i+1) and no block columns:
+    configurations are known by their ids alone. config_ids=None is a folder written before issue 12."""
+    run = make_run(tmp_path)
+    for label, times in BLOCKS.items():
+        tier, name = label.split("-")
+        blocks = tuple(Block(i, 2 * i, 2 * i + 1, OUT_BYTES[i], LatencyStats.from_samples([t * 0.95, t, t * 1.05]))
+                       for i, t in enumerate(times))
+        write_model(run / "profiles", Resource(tier, name), ModelProfile("tiny", blocks, input_bytes=INPUT_BYTES), {})
+    names = dict(zip(("c-device", "c-split"), ids, strict=True))
+    pd.DataFrame([{"config": names[c], "predicted_s": p} for c, p in (("c-device", 0.6), ("c-split", 0.2))]
+                 ).to_parquet(run / "configs.parquet")
+    requests = pd.read_parquet(run / "requests.parquet")
+    requests["config"] = requests["config"].map(names)
+    requests.to_parquet(run / "requests.parquet")
+    meta = json.loads((run / "replay.json").read_text())
+    if config_ids is not None:
+        meta["config_ids"] = config_ids
+    (run / "replay.json").write_text(json.dumps(meta))
+    return run
+
+
+def test_an_old_run_folders_unprefixed_block_ids_are_read_as_blocks(tmp_path):
+    # before issue 12, 'device:0-0,edge:1-2' meant blocks; read as layers it would not even fit (layer 0 ends no block)
+    table = compare_run(_ids_only_run(tmp_path), seeds=(1,))
+    assert list(table["config"]) == ["device:0-2", "device:0-0,edge:1-2"]  # the join key, as stored
+    assert list(table["split"]) == ["device:0-5", "device:0-1,edge:2-5"]  # the canonical (layer) ids
+    assert list(table["block_split"]) == ["blocks:device:0-2", "blocks:device:0-0,edge:1-2"]
+
+
+def test_a_new_run_folders_ids_are_layers(tmp_path):
+    run = _ids_only_run(tmp_path, "layers", ids=("device:0-5", "device:0-1,edge:2-5"))
+    table = compare_run(run, seeds=(1,))
+    assert list(table["block_split"]) == ["blocks:device:0-2", "blocks:device:0-0,edge:1-2"]
+    with pytest.raises(RunFolderError, match="configs.parquet: unknown configuration 'device:0-2'.*layers 0-5 in blocks 0-2"):
+        compare_run(_ids_only_run(tmp_path / "x", "layers"), seeds=(1,))  # block ids in a layers folder: refused

@@ -9,6 +9,7 @@ from conftest import REPO
 from test_sim_cli import assert_one_line_exit_2, run_testbed
 from test_sim_helpers import profile, simulate, spec, topology
 
+from scission.problem import BlockLayers
 from testbed.errors import ConfigurationError
 from testbed.sim.spec import load_simulation
 from testbed.sim.world import Split, World
@@ -41,9 +42,9 @@ def test_a_world_takes_the_topologys_tiers_and_one_node_per_tier():
     ("device:0-0,cloud:1-25", (1, 0, 0, 25)),
 ])
 def test_four_tier_split_ids_parse_and_print_back(text, counts):
-    split = Split.parse(text, FOUR, 26)
+    split = Split.parse(text, FOUR, BlockLayers.one_per_block(26))
     assert split.counts == counts and split.tiers == FOUR
-    assert Split.parse(split.id, FOUR, 26) == split
+    assert Split.parse(split.id, FOUR, BlockLayers.one_per_block(26)) == split
     assert split.id == ("gateway:0-25" if text == "gateway-only" else text.replace(" ", ""))
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scission.problem import DEFAULT_TIERS
+from scission.problem import DEFAULT_TIERS, BlockLayers
 from testbed.errors import ConfigurationError, TraceError
 from testbed.sim.conditions import build_trace
 from testbed.sim.spec import ConditionSpec
 from testbed.sim.stats import LatencyHistogram, Timeline, mean_ci
 from testbed.sim.streams import stream
 from testbed.sim.world import Split
+
+ONE_PER_BLOCK = BlockLayers.one_per_block(66)  # layer ids and block ids coincide
 
 
 @pytest.mark.parametrize(
@@ -26,25 +28,25 @@ from testbed.sim.world import Split
     ],
 )
 def test_split_ids_parse_and_print_back(text, counts):
-    split = Split.parse(text, DEFAULT_TIERS, 66)
+    split = Split.parse(text, DEFAULT_TIERS, ONE_PER_BLOCK)
     assert split.counts == counts
-    assert Split.parse(split.id, DEFAULT_TIERS, 66) == split
+    assert Split.parse(split.id, DEFAULT_TIERS, ONE_PER_BLOCK) == split
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("device:0-9,edge:11-65", "next block to run is 10"),
-        ("device:0-9", "covers blocks 0-9"),
+        ("device:0-9,edge:11-65", "next layer to run is 10"),
+        ("device:0-9", "covers layers 0-9"),
         ("edge:0-9,device:10-65", "in order"),
         ("fog:0-65", "tier 'fog'"),
         ("device 0-65", "not 'tier:first-last'"),
-        ("device:0-70", "covers blocks 0-70"),
+        ("device:0-70", "70 ends no block"),
     ],
 )
 def test_unknown_configurations_say_why(text, message):
     with pytest.raises(ConfigurationError, match=message):
-        Split.parse(text, DEFAULT_TIERS, 66)
+        Split.parse(text, DEFAULT_TIERS, ONE_PER_BLOCK)
 
 
 def test_csv_trace_is_read_and_checked(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 from scission.plots import add_format_option, parse_formats
 
 DEFAULT_REPEATS = 10
+BLOCK_SUM_BAND = (0.9, 1.1)  # Σ block medians / whole median outside this: the timings are not to be trusted
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,9 +27,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--tier", required=True, help="tier of this machine: device, edge, cloud, ...")
     parser.add_argument("--name", required=True, help="name of this machine within its tier")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", nargs="+", metavar="M", help="Keras application(s), e.g. vgg16 mobilenetv2")
+    which.add_argument("--model", nargs="+", action="extend", metavar="M",
+                       help="Keras application(s), e.g. vgg16 mobilenetv2; repeat the flag or list several")
     which.add_argument("--all", action="store_true", help="all 18 Keras applications, one process each")
-    which.add_argument("--model-file", metavar="PATH", help="a .keras file or a SavedModel directory")
+    which.add_argument("--model-file", action="append", metavar="PATH",
+                       help="a .keras file or a SavedModel directory; repeat the flag for several models")
+    parser.add_argument("--custom-objects", metavar="MODULE",
+                        help="module name or .py file defining the model files' custom layers: its custom_objects "
+                        "dict and every class it registers with keras.saving.register_keras_serializable")
+    parser.add_argument("--unsafe", action="store_true",
+                        help="load model files with Keras safe_mode=False, so Lambda layers run the Python code "
+                        "stored in the file (only for files you trust)")
     parser.add_argument("--repeats", "-r", type=int, default=DEFAULT_REPEATS, metavar="R",
                         help=f"timed runs of the whole model and of each block (default {DEFAULT_REPEATS})")
     parser.add_argument("--input", metavar="IMG", help="image to feed (resized and preprocessed the model's way); "
@@ -55,8 +64,22 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     if args.repeats < 1:
         raise BenchmarkError(f"--repeats {args.repeats} must be at least 1")
     Resource(args.tier, args.name)
+    if (args.custom_objects or args.unsafe) and not args.model_file:
+        flag = "--custom-objects" if args.custom_objects else "--unsafe"
+        raise BenchmarkError(f"{flag} applies to --model-file only (Keras applications are built here, not loaded)")
+    if args.custom_objects:
+        models.check_custom_objects(args.custom_objects)
     if args.model_file:
-        sources = [models.source_for_file(args.model_file, args.weights)]
+        files = list(dict.fromkeys(args.model_file))
+        if args.weights and len(files) != 1:
+            raise BenchmarkError(f"--weights fits one model, but {len(files)} model files were given")
+        sources = [models.source_for_file(f, args.weights, args.custom_objects, args.unsafe) for f in files]
+        seen: dict[str, str] = {}
+        for s in sources:
+            if s.name in seen:
+                raise BenchmarkError(f"model files {seen[s.name]} and {s.model_file} are both named {s.name!r} "
+                                     "(one profile entry each); rename one")
+            seen[s.name] = s.model_file
     else:
         names = models.known_models() if args.all else list(dict.fromkeys(args.model))
         for name in names:
@@ -71,15 +94,33 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     metadata = host.host_metadata()
     return [
         Job(model=s.name, tier=args.tier, resource_name=args.name, repeats=args.repeats, out_dir=args.out,
-            metadata=metadata, model_file=s.model_file, weights_path=s.weights_path, input_path=args.input)
+            metadata=metadata, model_file=s.model_file, weights_path=s.weights_path, input_path=args.input,
+            custom_objects=s.custom_objects, unsafe=s.unsafe)
         for s in sources
     ]
+
+
+def _ratio(summary: dict[str, Any]) -> str:
+    ratio = summary.get("block_sum_ratio")
+    return "n/a" if ratio is None else f"{ratio:.3f}"
+
+
+def block_sum_warning(summary: dict[str, Any]) -> str | None:
+    """Blocks timed apart should add up to the whole model; far off means a noisy host, not the model."""
+    ratio = summary.get("block_sum_ratio")
+    low, high = BLOCK_SUM_BAND
+    if ratio is None or low <= ratio <= high:
+        return None
+    load = summary.get("load_average_1m") or []
+    during = f" (1-minute load average {max(load):.2f})" if load else ""
+    return (f"warning: {summary['model']}: Σ blocks / whole = {ratio:.3f}, outside {low}–{high}: timings on this "
+            f"host were noisy{during}; rerun on a quiet host or with more --repeats before trusting this profile")
 
 
 def _describe(summary: dict[str, Any]) -> str:
     return (
         f"{summary['model']}: {len(summary['blocks'])} blocks, whole model {summary['whole_model_median_s'] * 1000:.1f} ms "
-        f"(median of {summary['repeats']}), block sum / whole {summary['block_sum_ratio']:.3f}, "
+        f"(median of {summary['repeats']}), Σ blocks / whole {_ratio(summary)}, "
         f"chained error {summary['chained_max_abs_error']:.2g}, overhead {summary['overhead_ratio']:.2f} x R, "
         f"wall {summary['wall_s']:.1f} s, build {summary['build_s']:.1f} s -> {summary['profile']}"
     )
@@ -133,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(tasks[summary["model"]], completed=summary["repeats"] + 1)
                 if not args.json:
                     say(_describe(summary))
+                warning = block_sum_warning(summary)
+                if warning:
+                    bar.console.print(warning, highlight=False, soft_wrap=True)
                 if not summary["chained_within_tolerance"]:
                     bar.console.print(f"warning: chaining the blocks of {summary['model']} differs from the whole "
                                       f"model by {summary['chained_max_abs_error']:.3g}", highlight=False)

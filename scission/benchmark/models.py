@@ -2,11 +2,16 @@
 
 The 18 Keras applications of the original Scission are built with random weights (nothing can be
 downloaded); ``weights_path`` loads real ones from a local file. User models come from a ``.keras``
-file or a SavedModel directory. Every failure becomes a ``BenchmarkError`` naming the file and the fix.
+file or a SavedModel directory; models with custom layers load through a ``custom_objects`` module, and
+``Lambda`` layers (Python code stored in the file) only when the user says ``unsafe``. Every failure
+becomes a ``BenchmarkError`` naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -55,6 +60,8 @@ class ModelSource:
     name: str
     model_file: str | None = None
     weights_path: str | None = None
+    custom_objects: str | None = None  # module name or .py file (``--custom-objects``)
+    unsafe: bool = False  # Keras safe_mode=False: lets Lambda layers run code stored in the file
 
     @property
     def is_application(self) -> bool:
@@ -87,13 +94,91 @@ def check_application(name: str) -> ApplicationSpec:
     return spec
 
 
-def source_for_file(path: str, weights_path: str | None = None) -> ModelSource:
+def source_for_file(path: str, weights_path: str | None = None, custom_objects: str | None = None,
+                    unsafe: bool = False) -> ModelSource:
     """A user model source named after its file (``tiny.keras`` -> ``tiny``), checked to exist."""
     file = Path(path)
     if not file.exists():
         raise BenchmarkError(f"model file {path} does not exist; give a .keras file or a SavedModel directory")
     name = file.name[: -len(".keras")] if file.name.endswith(".keras") else file.name
-    return ModelSource(name=name or "model", model_file=str(file), weights_path=weights_path)
+    return ModelSource(name=name or "model", model_file=str(file), weights_path=weights_path,
+                       custom_objects=custom_objects, unsafe=unsafe)
+
+
+def _is_file_spec(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or Path(spec).is_file()
+
+
+def check_custom_objects(spec: str) -> None:
+    """Check that ``--custom-objects`` names a .py file or an importable module, without importing it
+    (it will import Keras, which only the per-model child may load).
+
+    Raises:
+        BenchmarkError: no such file or module.
+    """
+    if _is_file_spec(spec):
+        if not Path(spec).is_file():
+            raise BenchmarkError(f"--custom-objects {spec}: no such Python file")
+        return
+    added = "" not in sys.path and "." not in sys.path
+    if added:
+        sys.path.insert(0, "")  # the child (python -m ...) imports from the working directory too
+    try:
+        found = importlib.util.find_spec(spec)
+    except (ImportError, ValueError) as exc:
+        raise BenchmarkError(f"--custom-objects {spec}: cannot find module: {reason(exc)}") from None
+    finally:
+        if added:
+            sys.path.remove("")
+    if found is None:
+        raise BenchmarkError(f"--custom-objects {spec}: no module of that name (give a module name on the "
+                             "Python path or a .py file)")
+
+
+def load_custom_objects(spec: str) -> dict[str, Any]:
+    """Import the module or file; its ``custom_objects`` dict (if any) goes to Keras, and importing it
+    registers every ``@keras.saving.register_keras_serializable`` class it defines.
+
+    Raises:
+        BenchmarkError: the module cannot be imported, or ``custom_objects`` is not a dict.
+    """
+    try:
+        if _is_file_spec(spec):
+            path = Path(spec)
+            if not path.is_file():
+                raise BenchmarkError(f"--custom-objects {spec}: no such Python file")
+            module_spec = importlib.util.spec_from_file_location(f"_scission_custom_{path.stem}", path)
+            if module_spec is None or module_spec.loader is None:
+                raise BenchmarkError(f"--custom-objects {spec}: not a Python file")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_spec.name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            if "" not in sys.path:
+                sys.path.insert(0, "")
+            module = importlib.import_module(spec)
+    except BenchmarkError:
+        raise
+    except Exception as exc:  # the user's code: any error means "cannot use this module"
+        raise BenchmarkError(f"--custom-objects {spec}: importing it failed: {type(exc).__name__}: {reason(exc)}") from None
+    objects = getattr(module, "custom_objects", {})
+    if not isinstance(objects, dict):
+        raise BenchmarkError(f"--custom-objects {spec}: custom_objects is a {type(objects).__name__}, "
+                             "not a dict of name -> class or function")
+    return objects
+
+
+def _load_error(path: Path, exc: BaseException, source: ModelSource) -> BenchmarkError:
+    """Turn Keras' loading errors into the flag that fixes them."""
+    text = reason(exc)
+    if "safe_mode" in str(exc) and not source.unsafe:
+        return BenchmarkError(f"model file {path} has a Lambda layer (Python code stored in the file), which Keras "
+                              "refuses to load safely; pass --unsafe to load it (only for files you trust)")
+    if "Could not locate" in str(exc) or "Unknown layer" in str(exc):
+        hint = ("; pass --custom-objects MODULE (a module or .py file that defines it, or a custom_objects dict)"
+                if source.custom_objects is None else f" (not in --custom-objects {source.custom_objects})")
+        return BenchmarkError(f"cannot load model file {path}: {text}{hint}")
+    return BenchmarkError(f"cannot load model file {path}: {text}")
 
 
 def reason(exc: BaseException) -> str:
@@ -169,10 +254,12 @@ def load(source: ModelSource) -> LoadedModel:
             if path.suffix == ".keras" and not zipfile.is_zipfile(path):
                 raise BenchmarkError(f"model file {path} is not a .keras archive (not a zip file); "
                                      "save the model with model.save('name.keras')")
+            objects = load_custom_objects(source.custom_objects) if source.custom_objects else None
             try:
-                model = keras.saving.load_model(str(path), compile=False)
+                model = keras.saving.load_model(str(path), compile=False, custom_objects=objects,
+                                                safe_mode=not source.unsafe)
             except Exception as exc:  # zip errors, ValueError, OSError...: all mean "not a model we can read"
-                raise BenchmarkError(f"cannot load model file {path}: {reason(exc)}") from None
+                raise _load_error(path, exc, source) from None
     if source.weights_path is not None:
         _load_weights(model, source.weights_path, source.name)
     return LoadedModel(name=source.name, model=model, preprocess=preprocess, build_s=time.perf_counter() - started)

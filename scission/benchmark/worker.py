@@ -38,6 +38,8 @@ class Job:
     model_file: str | None = None
     weights_path: str | None = None
     input_path: str | None = None
+    custom_objects: str | None = None
+    unsafe: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -62,7 +64,7 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
 
     if job.repeats < 1:
         raise BenchmarkError(f"repeats {job.repeats} must be >= 1")
-    source = models.ModelSource(job.model, job.model_file, job.weights_path)
+    source = models.ModelSource(job.model, job.model_file, job.weights_path, job.custom_objects, job.unsafe)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     loaded = models.load(source)
@@ -129,6 +131,10 @@ def benchmark(job: Job, progress: ProgressFn | None = None) -> dict[str, Any]:
         "layer_count": analysis.layer_count,
         "warmup": "the cold whole-model call (creates every kernel the blocks run)",
     }
+    if job.custom_objects:
+        run["custom_objects"] = job.custom_objects
+    if job.unsafe:
+        run["unsafe_load"] = True  # Keras safe_mode=False: the file's Lambda code ran
     profile = ModelProfile(
         model=job.model,
         blocks=tuple(blocks),

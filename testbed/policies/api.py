@@ -7,8 +7,8 @@ policy returns. The SimPy world (``testbed.sim.driver``) is one driver; a contro
 agents is another. Because a policy sees nothing but these types and a ``Planner``, the same policy
 object gives the same decisions under either driver for the same sequence of observations.
 
-Configurations are plain ids ('device:0-9,edge:10-65', the form ``scission.problem.config_id``
-produces), so that a live driver needs no simulator types to carry out a ``Switch``.
+Configurations are plain ids ('device:0-87,edge:88-92', Keras layer ranges, the form
+``scission.problem.config_id`` produces), so that a live driver needs no simulator types to carry out a ``Switch``.
 """
 
 from __future__ import annotations

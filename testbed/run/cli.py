@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scission.plots import add_format_option
+from scission.resources import arg_type as shipped
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="measure split inference on an emulated topology against the prediction")
-    p.add_argument("experiment", help="experiment YAML (see experiments/run-*.yaml)")
+    p.add_argument("experiment", type=shipped("experiments"), help="experiment YAML (see experiments/run-*.yaml), "
+                   "or a shipped one by name")
     p.add_argument("--out", help="results folder (default results/runs/<name>-<UTC time>)")
     p.add_argument("--image", help="node image tag to use instead of building/looking up the current one")
     add_format_option(p)

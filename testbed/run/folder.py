@@ -19,6 +19,10 @@
 
 Folders written before the rename keep working: a replay folder's ``run.json`` is read when it has no
 ``replay.json`` (the run's top-level status used to be a second ``run.json``).
+
+The ``config`` columns hold configuration ids. Since issue 12 they are layer ranges (``scission predict``'s
+form) and ``status.json`` and ``replay.json`` say ``"config_ids": "layers"``; a folder without that field
+was written before and holds unprefixed block ranges (``config_id_style`` tells them apart).
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ from scission.files import atomic_write_bytes, atomic_write_parquet, atomic_writ
 from scission.profile_folder import load_profiles
 from scission.profiles import Profile
 from testbed.errors import RunFolderError, translated
-from testbed.run.results import RunResults
+from testbed.run.results import CONFIG_IDS, RunResults
 from testbed.run.summary import render_markdown
 
-__all__ = ["LEGACY_REPLAY", "REPLAY", "STATUS", "ReplayFolder", "ReportParts", "RunFolder", "is_replay_folder", "read_replay",
-           "report_parts"]
+__all__ = ["CONFIG_IDS", "LEGACY_REPLAY", "REPLAY", "STATUS", "ReplayFolder", "ReportParts", "RunFolder",
+           "config_id_style", "is_replay_folder", "read_replay", "report_parts"]
 
 log = logging.getLogger(__name__)
 STATUS = "status.json"
@@ -49,6 +53,14 @@ REPLAY = "replay.json"
 LEGACY_REPLAY = "run.json"
 PROBE_COLUMNS = ("a", "b", "configured_mbps", "configured_rtt_ms", "measured_mbps", "measured_rtt_ms", "mechanism")
 REQUEST_COLUMNS = ("config", "latency_s")
+
+
+def config_id_style(meta: dict[str, Any]) -> str:
+    """How a folder's unprefixed configuration ids read: "layers" (issue 12 on) or "blocks" (before)."""
+    style = meta.get("config_ids", "blocks")
+    if style not in ("layers", "blocks"):
+        raise RunFolderError(f"config_ids {style!r} is neither 'layers' nor 'blocks'")
+    return style
 
 
 def _json(data: Any) -> str:
@@ -122,6 +134,7 @@ class RunFolder:
                 atomic_write_parquet(requests[requests["ok"]].reset_index(drop=True), folder / "requests.parquet")
             shutil.copy(results.spec.topology, folder / "topology.yaml")
             meta = {"topology": "topology.yaml", "model": model, "concurrency": 1, "arrivals": "closed",
+                    "config_ids": CONFIG_IDS,
                     "device": results.device,
                     "resources": {n.name: f"{n.tier}-{n.name}" for n in results.topology.nodes}}
             atomic_write_text(folder / REPLAY, _json(meta))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scission.network import NetworkLink, NetworkTable, Routes
-from scission.partition import build_problem
+from scission.partition import build_problem, model_input_size
 from scission.problem import Configuration, evaluate
 from scission.profiles import Profile
 from scission.search import search
@@ -44,6 +44,7 @@ class Prediction:
 
     chosen: list[Chosen]
     unreachable: tuple[str, ...] = ()
+    input_note: str | None = None  # set when the profiles disagree on the input size (which one is used)
 
 
 def network_from_probes(probes: Sequence) -> NetworkTable:
@@ -88,8 +89,8 @@ def predict(profiles: Sequence[Profile], network: NetworkTable, model: str, devi
     """
     mine = [p for p in profiles if p.resource.tier != tiers[0] or p.resource.name == device]
     with translated(RunFailed, f"predicting {model}"):
-        input_bytes = next((p.models[model].input_bytes for p in mine if model in p.models), None)
-        problem = build_problem(mine, network, model, tuple(tiers), input_bytes=input_bytes or 0)
+        size = model_input_size([p for p in mine if p.resource.tier in tiers], model, tiers[0])
+        problem = build_problem(mine, network, model, tuple(tiers), input_bytes=size.size_bytes)
         chosen = [Chosen(f"top-{i}", c) for i, c in enumerate(search(problem, top_k), 1)]
         unreachable = []
         if native:
@@ -108,4 +109,4 @@ def predict(profiles: Sequence[Profile], network: NetworkTable, model: str, devi
                 config = evaluate(problem, resources, counts)
                 if all(config.key != c.config.key for c in chosen):
                     chosen.append(Chosen(f"{tier.name}-only", config))
-    return Prediction(chosen, tuple(unreachable))
+    return Prediction(chosen, tuple(unreachable), size.note)

@@ -22,10 +22,11 @@ from testbed.run.spec import ExperimentSpec
 from testbed.run.speeds import adjusted_latency, speed_factors
 from testbed.run.summary import summarise
 
-__all__ = ["TABLES", "RunResults"]
+__all__ = ["CONFIG_IDS", "TABLES", "RunResults"]
 
 log = logging.getLogger(__name__)
 TABLES = ("probes", "profiles", "configs", "requests", "hops", "speeds")
+CONFIG_IDS = "layers"  # the config columns hold layer-range ids (see testbed.run.folder.config_id_style)
 
 
 def _now() -> str:
@@ -130,6 +131,7 @@ class RunResults:
         for c in chosen:
             config = c.config
             row: dict[str, Any] = {"topology": self.topology.name, "model": model, "config": config.id,
+                                   "block_config": config.block_id,
                                    "label": c.label, "predicted_s": config.latency_s,
                                    "predicted_compute_s": config.compute_s, "predicted_transfer_s": config.transfer_s}
             for p in config.placements:
@@ -214,4 +216,5 @@ class RunResults:
                 "topology": str(spec.topology), "topology_name": self.topology.name, "tiers": list(self.tiers),
                 "device": self.device, "models": list(spec.models), "status": status or self.status,
                 "started": self.started, "notes": self.notes, "events": self.events,
-                "requests_per_config": spec.requests, "repeats": spec.repeats}
+                "requests_per_config": spec.requests, "repeats": spec.repeats,
+                "config_ids": CONFIG_IDS}

@@ -115,10 +115,10 @@ def split_requests(total: int, rounds: int) -> list[int]:
 
 
 def plan_segments(first: int, count: int, faults: Sequence[FaultSpec], position: int, label: str,
-                  applied: Collection[int]) -> list[Segment]:
+                  applied: Collection[int], ids: tuple[str, ...] = ()) -> list[Segment]:
     """One round of a configuration's requests (first..first + count - 1), cut where a scripted fault of
-    this configuration (by 1-based position or label) not yet applied is due."""
-    mine = [i for i, f in enumerate(faults) if f.applies_to(position, label) and i not in applied]
+    this configuration (by 1-based position, label or configuration id) not yet applied is due."""
+    mine = [i for i, f in enumerate(faults) if f.applies_to(position, label, ids) and i not in applied]
     bounds = sorted({first, first + count} | {faults[i].after_requests for i in mine
                                               if first <= faults[i].after_requests < first + count})
     segments, taken = [], set()
@@ -220,7 +220,8 @@ class _Run:
             self.agents.drive(self.device, spec.warmup_requests, spec.request_timeout_s)
         if spec.speed_probe_passes:
             self.probe_nodes(model, c, round_index)
-        for segment in plan_segments(done[c.id], per_round, spec.faults, position, c.label, applied):
+        for segment in plan_segments(done[c.id], per_round, spec.faults, position, c.label, applied,
+                                     (c.id, c.config.block_id)):
             for index in segment.faults:
                 applied.add(index)
                 results.add_event(model, c.id, _apply_fault(self.emu, spec.faults[index]))
@@ -283,6 +284,8 @@ def run_experiment(spec: ExperimentSpec, out_dir: str | Path, on_step: StepFn | 
                                  spec.native)
             for label in prediction.unreachable:
                 results.note(f"{model}: {label} left out: no route from the device to that tier")
+            if prediction.input_note:
+                results.warn(f"{model}: {prediction.input_note}")
             results.set_configs(model, prediction.chosen)
             folder.checkpoint(results)
             if run.measure(model, prediction.chosen):

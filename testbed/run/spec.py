@@ -35,7 +35,9 @@ __all__ = ["ExperimentSpec", "FaultSpec", "experiment_from_dict", "load_experime
 class FaultSpec(Strict):
     """A scripted fault: applied before request ``after_requests`` of one measured configuration."""
 
-    config: int | str = 1  # 1-based position in the list of measured configurations, or a label ("cloud-only")
+    # 1-based position in the list of measured configurations, a label ("cloud-only", "top-2") or a
+    # configuration id in the canonical layer form or the "blocks:" form (scission.problem)
+    config: int | str = 1
     after_requests: int = 0
     action: Literal["stop-node", "cut-link"]
     node: str | None = None
@@ -49,8 +51,10 @@ class FaultSpec(Strict):
             raise ValueError("cut-link needs link: [a, b]")
         return self
 
-    def applies_to(self, position: int, label: str) -> bool:
-        return self.config in (position, label)
+    def applies_to(self, position: int, label: str, ids: tuple[str, ...] = ()) -> bool:
+        """Whether it targets this configuration; ``ids`` are its id forms (``Configuration.id``, ``block_id``)."""
+        wanted = self.config.replace(" ", "") if isinstance(self.config, str) else self.config
+        return wanted in (position, label, *ids)
 
 
 class ExperimentSpec(Strict):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from scission.plots import add_format_option
+from scission.resources import arg_type as shipped
 from testbed.errors import TestbedError
 
 __all__ = ["add_simulate_parser", "print_summary_table", "simulate_command"]
@@ -21,11 +22,13 @@ def print_summary_table(summary: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary['name']}: {summary['model']} on {summary['topology']}")
-    for col in ("policy", "mean s", "p50 s", "p95 s (±95% CI)", "p99 s", "req/s", "re-partitions", "overhead",
-                "regret s", "stable"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
+    for col in ("policy", "mean s", "p50 s", "p95 s (±95% CI)", "p99 s", "req/s", "switches", "final configuration",
+                "overhead", "regret s", "stable"):
+        table.add_column(col, justify="left" if col in ("policy", "final configuration") else "right",
+                         overflow="fold")  # an id wraps rather than losing its end
     for name, e in summary["policies"].items():
         regret = e.get("regret_s")
+        final = _final_config(e, len(e["seeds"]))
         table.add_row(
             name,
             f"{e['mean_s']:.4g}",
@@ -34,6 +37,7 @@ def print_summary_table(summary: dict) -> None:
             f"{e['p99_s']:.4g}",
             f"{e['throughput_per_s']:.4g}",
             f"{e['repartitions']:g}",
+            final,
             f"{e['overhead_fraction'] * 100:.1f}%",
             "-" if regret is None else f"{regret:.4g}",
             "yes" if e["stable"] else "NO",
@@ -41,6 +45,19 @@ def print_summary_table(summary: dict) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     print(f"{summary['requests']} requests simulated in {summary['wall_s']:.2f} s wall "
           f"({summary['requests_per_s']:,.0f} simulated requests/s)")
+
+
+def _final_config(entry: dict, seeds: int) -> str:
+    """The configuration a policy ran at the end ('device=ID;dev2=ID' per device, the name dropped with one
+    device), and how many seeds ended there when they differ."""
+    text = entry.get("final_config") or "-"
+    parts = text.split(";")
+    if len(parts) == 1 and "=" in text:
+        text = text.split("=", 1)[1]
+    else:
+        text = "; ".join(parts)
+    ended = entry.get("final_config_seeds", seeds)
+    return text if ended == seeds else f"{text} ({ended}/{seeds} seeds)"
 
 
 def simulate_command(args: argparse.Namespace) -> int:
@@ -94,7 +111,8 @@ def simulate_command(args: argparse.Namespace) -> int:
 def add_simulate_parser(sub) -> None:
     p = sub.add_parser("simulate", help="replay profiles in a SimPy model under varied bandwidth and load",
                        description="Run a simulation file (experiments/sim-*.yaml): every policy under every seed.")
-    p.add_argument("file", help="simulation YAML file")
+    p.add_argument("file", type=shipped("experiments"), help="simulation YAML file, or a shipped example by name "
+                   "(sim-four-tier; python -m scission.resources lists them)")
     p.add_argument("--out", help="folder for summary.json, Parquet tables and plots")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--seeds", help="override the file's seeds, e.g. 1,2,3")

@@ -226,7 +226,7 @@ class Simulation:
             if st.kind == "compute":
                 const, draw = self.world.service_sampler(st.node, st.first_block, st.last_block,
                                                          self.spec.service, self.spec.service_cv)
-                buf = None if draw is None else Buffer(draw, stream(self.seed, f"svc/{device}/{split.id}/{i}"))
+                buf = None if draw is None else Buffer(draw, stream(self.seed, f"svc/{device}/{split.stream_key}/{i}"))
                 steps.append(Step(False, self.nodes[st.node], const, buf))
                 mean = const if const is not None else self.world.mean_work_s(st.node, st.first_block, st.last_block)
                 means.append((self.nodes[st.node], mean))
@@ -236,7 +236,7 @@ class Simulation:
                 if jitter > 0:
                     half = jitter / 2000
                     jbuf = Buffer(lambda rng, n, h=half: rng.uniform(-h, h, n),
-                                  stream(self.seed, f"jitter/{device}/{split.id}/{i}"))
+                                  stream(self.seed, f"jitter/{device}/{split.stream_key}/{i}"))
                 steps.append(Step(True, self.links[st.link], st.size_bytes, delay_s=self.delay_s[st.link], jitter=jbuf))
                 means.append((self.links[st.link], st.size_bytes))
         compiled = (split.id, tuple(steps))

@@ -165,6 +165,7 @@ def _aggregate(runs: list[RunResult], policies) -> dict:
             entry[key] = m
             entry[f"{key}_ci95"] = h
         entry["repartitions"] = sum(r.summary["repartitions"] for r in mine) / len(mine)
+        entry["final_config"], entry["final_config_seeds"] = _most_common(r.summary["final_config"] for r in mine)
         entry["bytes_transferred"] = sum(r.summary["bytes_transferred"] for r in mine) / len(mine)
         entry["stable"] = all(r.summary["stable"] for r in mine)
         entry["rho_peak"] = max(r.summary["rho_peak"] for r in mine)
@@ -182,6 +183,15 @@ def _aggregate(runs: list[RunResult], policies) -> dict:
         }
         out[p.name] = entry
     return out
+
+
+def _most_common(values) -> tuple[str, int]:
+    """The value most seeds ended with (first seen on a tie) and how many seeds did."""
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    best = max(counts, key=counts.get)
+    return best, counts[best]
 
 
 def run_simulation(spec: SimulationSpec, world: World | None = None, progress=None) -> SimulationResult:
@@ -214,6 +224,7 @@ def run_simulation(spec: SimulationSpec, world: World | None = None, progress=No
     run_wall = sum(r.summary["wall_s"] for r in runs)
     summary = {
         "name": spec.name,
+        "config_ids": "layers",  # configuration ids are layer ranges (before issue 12: unprefixed block ranges)
         "model": world.model,
         "topology": world.topology.name,
         "requests": requests,

@@ -15,20 +15,23 @@ zero-load simulated latency equals its scission cost exactly:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from scission.network import NetworkLink, NetworkTable, Routes
-from scission.partition import candidate_from_model, search_problem
+from scission.partition import candidate_from_model, model_input_size, search_problem
 from scission.problem import (
-    DEFAULT_INPUT_BYTES,
+    BlockLayers,
     Configuration,
     Problem,
     Tier,
+    block_config_id,
+    block_ranges,
     config_id,
     evaluate,
     parse_config_id,
@@ -47,6 +50,7 @@ __all__ = [
     "mathis_cap_bytes_per_s",
 ]
 
+log = logging.getLogger(__name__)
 MSS_BYTES = 1460
 _SEARCH_CACHE_SIZE = 4096
 
@@ -73,10 +77,15 @@ class NodeModel:
 
 @dataclass(frozen=True)
 class Split:
-    """Block counts per ordered tier (e.g. device, edge, cloud); the identity of a configuration across devices."""
+    """Block counts per ordered tier (e.g. device, edge, cloud); the identity of a configuration across devices.
+
+    ``layers`` (the model's block -> layer ranges) lets it print the canonical layer-range id; without it
+    the id is the prefixed block form, which every parser accepts too.
+    """
 
     tiers: tuple[str, ...]
     counts: tuple[int, ...]
+    layers: BlockLayers | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.tiers) != len(self.counts):
@@ -85,16 +94,31 @@ class Split:
 
     @property
     def id(self) -> str:
-        return config_id(self.tiers, self.counts)
+        """The canonical configuration id: layer ranges, as ``scission predict`` prints them."""
+        if self.layers is None:
+            return self.block_id
+        return config_id(self.tiers, self.counts, self.layers)
+
+    @property
+    def block_id(self) -> str:
+        """'blocks:device:0-9,edge:10-65'."""
+        return block_config_id(self.tiers, self.counts)
+
+    @property
+    def stream_key(self) -> str:
+        """The split's name in random-stream keys: unprefixed block ranges, as before issue 12, so that a
+        seed draws the same numbers whatever the id format."""
+        return block_ranges(self.tiers, self.counts)
 
     @classmethod
-    def parse(cls, text: str, tiers: Sequence[str], block_count: int) -> Split:
-        """'device:0-9,edge:10-65' (inclusive block ranges, in tier order) or '<tier>-only'."""
+    def parse(cls, text: str, tiers: Sequence[str], layers: BlockLayers, unprefixed: str = "layers") -> Split:
+        """A configuration id ('device:0-87,edge:88-92' layer ranges, 'blocks:device:0-9,edge:10-65') or
+        '<tier>-only'; ``unprefixed="blocks"`` only for files written before issue 12."""
         try:
-            counts = parse_config_id(text, tuple(tiers), block_count)
+            counts = parse_config_id(text, tuple(tiers), layers, unprefixed)
         except ValueError as exc:
             raise ConfigurationError(f"unknown configuration {text.strip()!r}: {exc}") from None
-        return cls(tuple(tiers), counts)
+        return cls(tuple(tiers), counts, layers)
 
 
 @dataclass(frozen=True)
@@ -173,12 +197,22 @@ class World:
         counts = {n.resource: len(n.profile.blocks) for n in self.nodes.values()}
         if len(set(counts.values())) > 1:
             raise ResourceMissing(f"the resources profile {self.model} with different block counts: {counts}")
+        with translated(ResourceMissing, f"the layer ranges of {self.model}'s blocks"):
+            layer_maps = {n.resource: BlockLayers.of(n.profile.blocks) for n in self.nodes.values()}
+        if len(set(layer_maps.values())) > 1:
+            raise ResourceMissing(f"the resources profile {self.model} with different layer ranges per block "
+                                  f"({', '.join(sorted(layer_maps))}); configuration ids would be ambiguous")
         devices = [n.name for n in topology.nodes if n.tier == self.tiers[0] and n.name in self.nodes]
         if not devices:
             raise ResourceMissing(f"no {self.tiers[0]} node of the topology is mapped to a resource in resources")
         self.block_count = next(iter(counts.values()))
-        first = self.nodes[devices[0]].profile
-        self.input_bytes = float(input_bytes or first.input_bytes or DEFAULT_INPUT_BYTES)
+        self.layers: BlockLayers = layer_maps[self.nodes[devices[0]].resource]
+        used = [p for p in profiles if p.resource.label in {n.resource for n in self.nodes.values()}]
+        size = model_input_size(used, self.model, self.tiers[0], input_bytes)
+        if size.note:
+            log.warning("%s (set input_bytes to choose)", size.note)
+        self.input_bytes = size.size_bytes
+        self.input_note = size.note
         self.paths = {d: self._device_path(d) for d in devices}
         self._routes: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         # per direction (a, b): (bandwidth_mbps, rtt_ms) measured by probes, replacing the topology's figures
@@ -226,16 +260,16 @@ class World:
 
     # --- splits and plans -------------------------------------------------------------------------
 
-    def parse_split(self, text: str) -> Split:
+    def parse_split(self, text: str, unprefixed: str = "layers") -> Split:
         """A configuration id or '<tier>-only' on this world's tiers (ConfigurationError when it is not one)."""
-        return Split.parse(text, self.tiers, self.block_count)
+        return Split.parse(text, self.tiers, self.layers, unprefixed)
 
     def split(self, counts: Sequence[int]) -> Split:
         """The split that runs counts[i] blocks on tier i (one count per tier of the topology)."""
         counts = tuple(int(c) for c in counts)
         if sum(counts) != self.block_count or any(c < 0 for c in counts):
             raise ConfigurationError(f"block counts {list(counts)} must be >= 0 and add up to {self.block_count}")
-        return Split(self.tiers, counts)
+        return Split(self.tiers, counts, self.layers)
 
     def native_split(self, kind: str) -> Split:
         """The split of a native policy kind, '<tier>-only' for a tier of this topology."""
@@ -333,7 +367,7 @@ class World:
         if tiers != self.tiers:
             raise ConfigurationError(f"configuration {config.id} is over tiers {', '.join(tiers)}, "
                                      f"not this topology's {', '.join(self.tiers)}")
-        return Split(self.tiers, config.block_counts)
+        return Split(self.tiers, config.block_counts, self.layers)
 
     def predicted_s(self, device: str, split: Split, bandwidth_mbps: Mapping, load: Mapping) -> float:
         """Zero-load latency of a split under the given conditions (scission's evaluate on our problem)."""

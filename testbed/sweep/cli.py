@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from scission.plots import add_format_option
+from scission.resources import arg_type as shipped
 
 
 def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run every point of a sweep file (resumable)")
-    p.add_argument("spec", help="sweep YAML (see experiments/sweep-*.yaml)")
+    p.add_argument("spec", type=shipped("experiments"), help="sweep YAML (see experiments/sweep-*.yaml), or a "
+                   "shipped one by name")
     p.add_argument("--out", help="results folder (default results/sweeps/<name>)")
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local worker processes (default) or an existing Dask cluster")
