@@ -12,6 +12,9 @@ from pathlib import Path
 
 from scission import resources
 from scission.errors import ConstraintError, ScissionError
+from scission.plots import add_format_option, parse_formats
+
+PLOT_TOP_K = 5  # configurations compared on the --plot figure
 
 EXIT_BAD_INPUT = 2
 
@@ -68,7 +71,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="always charge a hop's bytes; by default a hop followed by zero compute time carries "
                    "no bytes, as in the original tool")
     p.add_argument("--json", action="store_true", help="print the configurations as JSON")
-    p.add_argument("--plot", metavar="FILE", help="write a PNG of the best configuration")
+    p.add_argument("--plot", metavar="FILE", help="write a plot of the top configurations (format from the suffix: "
+                   ".png, .pdf or .svg; or --format)")
+    add_format_option(p)
     p.set_defaults(func=_predict)
 
 
@@ -88,6 +93,7 @@ def _predict(args: argparse.Namespace) -> int:
     from scission.report import as_dict, format_line
     from scission.search import search
 
+    parse_formats(args.figure_formats)  # a bad --format: one line before the search runs
     if args.result_count < 1:
         raise ConstraintError(f"--result-count {args.result_count}: must be at least 1")
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
@@ -124,9 +130,10 @@ def _predict(args: argparse.Namespace) -> int:
     # relaxed problems may allow pairs the network lacks: the search itself skips those (no network check)
     explanation = [] if configs else explain_empty(problem, search)
     if args.plot and configs:
-        from scission.plots import plot_configuration
+        from scission.plots import figure_formats, plot_configuration
 
-        plot_configuration(problem, configs[0], args.plot, title=args.model)
+        with figure_formats(args.figure_formats):
+            plot_configuration(problem, configs[0], args.plot, title=args.model, others=configs[1:PLOT_TOP_K])
     if args.json:
         print(json.dumps([as_dict(rank, c, size) for rank, c in enumerate(configs, start=1)], indent=2))
         if not configs:
@@ -142,7 +149,10 @@ def _predict(args: argparse.Namespace) -> int:
     for rank, config in enumerate(configs, start=1):
         print(format_line(rank, config))
     if args.plot:
-        print(f"plot written to {args.plot}", file=sys.stderr)
+        from scission.plots import figure_paths
+
+        written = figure_paths(args.plot, parse_formats(args.figure_formats))
+        print(f"plot written to {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
 

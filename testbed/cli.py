@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from scission.plots import add_format_option
 from testbed.errors import TestbedError
 from testbed.run.cli import add_run_parser
 from testbed.sim.cli import add_simulate_parser
@@ -20,7 +21,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     table = compare_run(Path(args.run_dir), seeds=tuple(range(1, args.seeds + 1)), reply=not args.no_reply)
     out = Path(args.out) if args.out else Path(args.run_dir) / "compare"
-    write_compare(table, out)
+    written = write_compare(table, out)
     if args.json:
         print(table.to_json(orient="records", indent=2))
     else:
@@ -35,7 +36,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             t.add_row(*[f"{getattr(row, c):.4g}" if isinstance(getattr(row, c), float) else str(getattr(row, c))
                         for c in cols])
         Console(width=None if sys.stdout.isatty() else 160).print(t)
-        print(f"table and plot in {out}/")
+        print(f"table and plot in {out}/: {', '.join(p.name for p in written)}")
     return 0
 
 
@@ -47,6 +48,7 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--out", help="where to write compare.csv/compare.parquet/compare.png (default RUN_DIR/compare)")
     p.add_argument("--seeds", type=int, default=3, help="simulation seeds per configuration (default 3)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_format_option(p)
     p.add_argument("--no-reply", action="store_true",
                    help="do not simulate carrying the result back to the device (the run's requests include it)")
     p.set_defaults(func=_cmd_compare)
@@ -123,9 +125,11 @@ def main(argv=None) -> int:
         return 0
     from emulator.errors import EmulatorError
     from scission.errors import ScissionError
+    from scission.plots import figure_formats
 
     try:
-        return args.func(args)
+        with figure_formats(getattr(args, "figure_formats", None)):  # every plot the command writes
+            return args.func(args)
     except (TestbedError, EmulatorError, ScissionError) as exc:
         print(f"testbed {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -214,7 +214,15 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     """compare.csv, compare.parquet and compare.png (grouped bars: measured, simulated, predicted)."""
     import numpy as np  # with matplotlib, only when a plot is written
 
-    from scission.plots import pyplot, save_figure
+    from scission.plots import (
+        DOUBLE_COLUMN_IN,
+        HATCHES,
+        PALETTE,
+        SINGLE_COLUMN_IN,
+        figure_paths,
+        pyplot,
+        save_figure,
+    )
 
     plt = pyplot()
 
@@ -224,14 +232,16 @@ def write_compare(table, out_dir: Path) -> list[Path]:
     atomic_write_parquet(table, out / "compare.parquet")
     x = np.arange(len(table))
     w = 0.27
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(table) + 2), 4.5))
-    ax.bar(x - w, table["measured_s"], w, label="measured")
-    ax.bar(x, table["simulated_s"], w, yerr=table["simulated_ci95_s"], capsize=3, label="simulated")
-    ax.bar(x + w, table["predicted_s"], w, label="predicted (scission)")
-    ax.set_xticks(x, table["config"], rotation=20, ha="right", fontsize=8)
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN if len(table) <= 3 else DOUBLE_COLUMN_IN, 3.4),
+                           layout="constrained")
+    look = {"edgecolor": "#000000", "linewidth": 0.4}
+    ax.bar(x - w, table["measured_s"], w, label="measured", color=PALETTE[0], hatch=HATCHES[0], **look)
+    ax.bar(x, table["simulated_s"], w, yerr=table["simulated_ci95_s"], capsize=2, color=PALETTE[1],
+           hatch=HATCHES[1], label="simulated (whisker: 95% t-interval over seeds)", **look)
+    ax.bar(x + w, table["predicted_s"], w, label="predicted (scission)", color=PALETTE[2], hatch=HATCHES[2], **look)
+    ax.set_xticks(x, table["config"], rotation=20, ha="right")
     ax.set_ylabel("mean latency (s)")
-    ax.set_title(f"simulated vs predicted vs measured (±{TOLERANCE_PCT:g}% target for simulated)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.set_title(f"simulated vs predicted vs measured\n(±{TOLERANCE_PCT:g}% target for simulated)")
+    fig.legend(loc="outside lower center", ncol=1 if len(table) <= 3 else 3, frameon=False)
     save_figure(fig, out / "compare.png")
-    return [out / "compare.csv", out / "compare.parquet", out / "compare.png"]
+    return [out / "compare.csv", out / "compare.parquet", *figure_paths(out / "compare.png")]

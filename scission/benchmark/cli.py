@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from scission.plots import add_format_option, parse_formats
+
 DEFAULT_REPEATS = 10
 BLOCK_SUM_BAND = (0.9, 1.1)  # Σ block medians / whole median outside this: the timings are not to be trusted
 
@@ -45,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="folder for <tier>-<name>.scission profiles (default ./profiles)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary per model on stdout")
     parser.add_argument("--plot", metavar="DIR", help="write per-block latency / output size plots to DIR")
+    add_format_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -123,12 +126,13 @@ def _describe(summary: dict[str, Any]) -> str:
     )
 
 
-def _plot(summary: dict[str, Any], plot_dir: str) -> str:
+def _plot(summary: dict[str, Any], plot_dir: str, formats: tuple[str, ...] | None = None) -> str:
     from scission.benchmark.plot import plot_model
     from scission.profiles import read_profile
 
     profile = read_profile(summary["profile"].rsplit("/", 1)[0])
-    return str(plot_model(profile.models[summary["model"]], profile.resource, plot_dir))
+    return ", ".join(str(p) for p in plot_model(profile.models[summary["model"]], profile.resource, plot_dir,
+                                                formats=formats))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     from scission.benchmark.session import run_jobs
 
+    parse_formats(args.figure_formats)  # a bad --format: one line before anything runs
     jobs = _jobs(args)
     console = Console(stderr=True)
     summaries: list[dict[str, Any]] = []
@@ -176,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
                     bar.console.print(f"warning: chaining the blocks of {summary['model']} differs from the whole "
                                       f"model by {summary['chained_max_abs_error']:.3g}", highlight=False)
                 if args.plot:
-                    path = _plot(summary, args.plot)
+                    path = _plot(summary, args.plot, parse_formats(args.figure_formats))
                     if not args.json:
                         say(f"  plot -> {path}")
     finally:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from scission.plots import pyplot, save_figure
+from scission.plots import (
+    DOUBLE_COLUMN_IN,
+    PALETTE,
+    SINGLE_COLUMN_IN,
+    SMALL_FONT_PT,
+    pyplot,
+    save_figure_all,
+)
 from scission.profiles import ModelProfile, Resource
 
 
-def plot_model(model: ModelProfile, resource: Resource, out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/<tier>-<name>-<model>.png``: median latency (ms) bars, p95 whiskers, output size (kB)."""
+def plot_model(model: ModelProfile, resource: Resource, out_dir: str | Path,
+               formats: Sequence[str] | None = None) -> list[Path]:
+    """Write ``<out_dir>/<tier>-<name>-<model>.png`` (and the other ``formats``): median latency (ms) bars on a
+    linear axis, p95 whiskers, output size (kB) as a line on its own log axis."""
     plt = pyplot()
 
     out = Path(out_dir)
@@ -24,18 +34,21 @@ def plot_model(model: ModelProfile, resource: Resource, out_dir: str | Path) -> 
     labels = [str(b.first_layer) if b.first_layer == b.last_layer else f"{b.first_layer}-{b.last_layer}"
               for b in blocks]
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(blocks) + 2), 4.2))
-    ax.bar(positions, median_ms, yerr=whisker, color="tab:blue", ecolor="grey", capsize=1.5, label="median latency")
-    ax.set_ylabel("block latency, median (ms)", color="tab:blue")
+    width = SINGLE_COLUMN_IN if len(blocks) <= 12 else DOUBLE_COLUMN_IN
+    fig, ax = plt.subplots(figsize=(width, 2.8))
+    ax.bar(positions, median_ms, yerr=whisker, color=PALETTE[0], ecolor="#808080", capsize=1.5,
+           label="median latency (whisker: p95)")
+    ax.set_ylabel("block latency, median (ms)", color=PALETTE[0])
     ax.set_xlabel("block (Keras layer range)")
-    ax.set_xticks(positions, labels, rotation=90, fontsize=6)
+    step = max(1, len(blocks) // 40)  # at most ~40 readable tick labels at 7 pt
+    ax.set_xticks(positions[::step], labels[::step], rotation=90, fontsize=SMALL_FONT_PT)
     twin = ax.twinx()
-    twin.plot(positions, size_kb, color="tab:orange", marker=".", label="output size")
-    twin.set_ylabel("block output (kB)", color="tab:orange")
+    twin.plot(positions, size_kb, color=PALETTE[1], marker="s", linestyle="--", label="output size")
+    twin.set_ylabel("block output (kB, log scale)", color=PALETTE[1])
     twin.set_yscale("log")
     ratio = model.run.get("block_sum_ratio")
     suffix = f", block sum / whole = {ratio:.2f}" if isinstance(ratio, (int, float)) else ""
-    ax.set_title(f"{model.model} on {resource.label} ({len(blocks)} blocks{suffix})", fontsize=9)
+    ax.set_title(f"{model.model} on {resource.label} ({len(blocks)} blocks{suffix})")
     fig.tight_layout()
     path = out / f"{resource.label}-{model.model}.png"
-    return save_figure(fig, path, dpi=120)
+    return save_figure_all(fig, path, formats=formats)

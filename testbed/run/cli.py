@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from scission.plots import add_format_option
 from scission.resources import arg_type as shipped
 
 
@@ -15,6 +16,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    "or a shipped one by name")
     p.add_argument("--out", help="results folder (default results/runs/<name>-<UTC time>)")
     p.add_argument("--image", help="node image tag to use instead of building/looking up the current one")
+    add_format_option(p)
     p.set_defaults(func=run_command)
 
 

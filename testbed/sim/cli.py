@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from scission.plots import add_format_option
 from scission.resources import arg_type as shipped
 from testbed.errors import TestbedError
 
@@ -117,5 +118,6 @@ def add_simulate_parser(sub) -> None:
     p.add_argument("--seeds", help="override the file's seeds, e.g. 1,2,3")
     p.add_argument("--requests", type=int, help="override the stop rule: stop after this many requests")
     p.add_argument("--records", action="store_true", help="keep one row per request (requests.parquet)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    add_format_option(p)
     p.set_defaults(func=simulate_command)

@@ -152,6 +152,7 @@ class Simulation:
         self._max = 0.0
         self.timeline = Timeline(max((spec.duration_s or 600.0) / 500, 1e-3))
         self._timeline_add = self.timeline.add
+        self.device_timelines: dict[str | None, Timeline] = {}  # per device, for a panel per device
         self.rec: list[RequestRecord] = []
 
     def _build_stations(self) -> None:
@@ -342,6 +343,10 @@ class Simulation:
                 self._max = lat
             self._bins[_bin_of(lat)] += 1
             self._timeline_add(now, lat)
+            per_device = self.device_timelines.get(job.device)
+            if per_device is None:
+                per_device = self.device_timelines[job.device] = Timeline(self.timeline.width_s)
+            per_device.add(now, lat)
         if self.record:
             self.rec.append(RequestRecord(job.request, job.device, job.config, t0, now, lat, job.compute_s,
                                           job.transfer_s, job.propagation_s))

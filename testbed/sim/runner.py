@@ -37,6 +37,7 @@ class RunResult:
     changes: list[tuple[float, str, float]]
     splits: list[tuple[float, str, str]]
     records: list[tuple] | None = None
+    device_timelines: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +80,17 @@ class SimulationResult:
 
         rows = [(r.policy, r.seed, t, m, c) for r in self.runs for t, m, c in r.timeline]
         return pd.DataFrame(rows, columns=["policy", "seed", "window_start_s", "mean_latency_s", "requests"])
+
+    def device_timeline_frame(self):
+        """The timeline per device (one panel each on the plot); None with one device."""
+        import pandas as pd
+
+        rows = [(r.policy, r.seed, d, t, m, c) for r in self.runs for d, tl in r.device_timelines.items()
+                for t, m, c in tl]
+        if len({row[2] for row in rows}) < 2:
+            return None
+        return pd.DataFrame(rows, columns=["policy", "seed", "device", "window_start_s", "mean_latency_s",
+                                           "requests"])
 
 
 def _q(hist: LatencyHistogram, q: float) -> float:
@@ -137,7 +149,8 @@ def run_one(world: World, spec: SimulationSpec, policy_spec, seed: int, traces=N
         "link_bytes": raw["link_bytes"],
     }
     return RunResult(policy_spec.name, seed, summary, hist, sim.timeline.rows(), sim.change_log, sim.split_log,
-                     sim.rec if sim.record else None)
+                     sim.rec if sim.record else None,
+                     {str(d): tl.rows() for d, tl in sim.device_timelines.items()})
 
 
 def _aggregate(runs: list[RunResult], policies) -> dict:

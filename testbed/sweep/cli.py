@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from scission.plots import add_format_option
 from scission.resources import arg_type as shipped
 
 
@@ -19,6 +20,7 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--report", action="store_true", help="write report.html next to the results at the end")
+    add_format_option(p)
     p.set_defaults(func=run_sweep_command)
 
 
@@ -26,6 +28,8 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="one self-contained HTML page from a sweep or a testbed run")
     p.add_argument("results", help="results.parquet, a sweep folder or a `testbed run` folder")
     p.add_argument("--out", help="HTML file (default: report.html next to the results)")
+    p.add_argument("--format", dest="figure_formats", metavar="png,pdf,svg", default=None,
+                   help="also write the report's figures in these formats to report-figures/ next to the page")
     p.set_defaults(func=run_report_command)
 
 
