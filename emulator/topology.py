@@ -27,6 +27,7 @@ __all__ = [
     "NodeSpec",
     "TopologySpec",
     "check_fits_host",
+    "host_cpus",
     "load_topology",
     "parse_bandwidth_mbps",
     "parse_duration_ms",
@@ -233,9 +234,14 @@ class TopologySpec:
         }
 
 
+def host_cpus() -> int:
+    """The cores this host gives containers: the ceiling of every node's CPU limit and of their sum."""
+    return os.cpu_count() or 1
+
+
 def check_fits_host(spec: TopologySpec, host_cpus: int | None = None) -> None:
     """Refuse nodes asking for more cores than the host has (docker would refuse later, after starting others)."""
-    host_cpus = host_cpus or os.cpu_count() or 1
+    host_cpus = host_cpus or os.cpu_count() or 1  # the keyword shadows host_cpus(); same rule
     for i, node in enumerate(spec.nodes):
         if node.cpus > host_cpus:
             raise TopologyError(

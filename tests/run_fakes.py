@@ -166,8 +166,8 @@ class FakeAgents:
         return sum(BLOCK_S[self.topology.node(node).tier]) * 1.1
 
 
-def fake_run(spec, out, **agent_options):
-    """Run ``spec`` against the fakes; returns (results, emulation, agents)."""
+def fake_run(spec, out, agents_class=None, **agent_options):
+    """Run ``spec`` against the fakes (``agents_class``: a FakeAgents subclass); returns (results, emulation, agents)."""
     from testbed.run.runner import run_experiment
 
     made = {}
@@ -177,7 +177,7 @@ def fake_run(spec, out, **agent_options):
         return made["emu"]
 
     def agents(emu, topology):
-        made["agents"] = FakeAgents(emu, topology, **agent_options)
+        made["agents"] = (agents_class or FakeAgents)(emu, topology, **agent_options)
         return made["agents"]
 
     try:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from run_fakes import fake_run, write_experiment, write_topology
 
 import testbed.run.folder as folder_module
+from emulator.topology import load_topology
 from scission.network import Routes
 from scission.problem import Configuration, Placement
 from testbed.errors import ConfigurationError, ExperimentFileError, RunFolderError
@@ -243,3 +244,48 @@ def test_a_cloud_only_deploy_on_a_chain_loads_the_relays_downstream_first(tmp_pa
     row = requests[requests.config == "cloud:0-2"].iloc[0]
     assert row["ok"] and row["compute_s"] == pytest.approx(row["cloud_compute_s"])
     assert (tmp_path / "out" / "plots" / "breakdown-mobilenetv2.png").exists()
+
+
+def test_nodes_benchmark_at_once_only_when_their_cpus_fit_the_host_and_the_profiles_are_the_same(tmp_path):
+    import threading
+    import time
+
+    from run_fakes import FakeAgents
+
+    class SlowAgents(FakeAgents):
+        """Benchmarks that take a while, counting how many run at the same moment."""
+        lock, running, most = threading.Lock(), 0, 0
+
+        def benchmark(self, node, model, repeats, tier):
+            with SlowAgents.lock:
+                SlowAgents.running += 1
+                SlowAgents.most = max(SlowAgents.most, SlowAgents.running)
+            time.sleep(0.2)
+            with SlowAgents.lock:
+                SlowAgents.running -= 1
+            return super().benchmark(node, model, repeats, tier)
+
+    frames = {}
+    for parallel in (True, False):
+        SlowAgents.most = 0
+        (tmp_path / str(parallel)).mkdir()
+        spec = _spec(tmp_path / str(parallel), requests=1, rounds=1, parallel_benchmark=parallel)
+        results, _, agents = fake_run(spec, tmp_path / f"out-{parallel}", agents_class=SlowAgents)
+        assert SlowAgents.most == (3 if parallel else 1)
+        # speed probes and profile writes stay in node order after the benchmarks
+        assert [c[1] for c in agents.calls if c[0] == "speed"][:3] == ["device", "edge", "cloud"]
+        frames[parallel] = pd.read_parquet(tmp_path / f"out-{parallel}" / "profiles.parquet")
+    pd.testing.assert_frame_equal(frames[True], frames[False])
+
+
+def test_auto_parallel_benchmark_leaves_the_delay_lines_room(tmp_path, monkeypatch):
+    from testbed.run import runner
+
+    run = runner._Run.__new__(runner._Run)
+    run.spec = _spec(tmp_path)
+    run.topology = load_topology(run.spec.topology)
+    total = sum(n.cpus for n in run.topology.nodes)
+    monkeypatch.setattr(runner, "host_cpus", lambda: total + runner.HOST_RESERVE_CPUS)
+    assert run.parallel_benchmark()
+    monkeypatch.setattr(runner, "host_cpus", lambda: total)
+    assert not run.parallel_benchmark()

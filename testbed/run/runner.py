@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from emulator.emulation import Emulation
-from emulator.topology import TopologySpec, load_topology
+from emulator.topology import TopologySpec, host_cpus, load_topology
 from scission.network import Routes
 from scission.problem import Configuration
 from testbed.errors import AgentError, ConfigurationError, RunFailed, RunFolderError, translated
@@ -37,6 +38,8 @@ __all__ = ["Emulated", "Segment", "Stage", "plan_segments", "plan_stages", "run_
 
 log = logging.getLogger(__name__)
 StepFn = Callable[[str, str], None]
+# Cores left to the delay lines, dockerd and the run itself when the nodes benchmark at once.
+HOST_RESERVE_CPUS = 0.5
 
 
 class Emulated(Protocol):
@@ -155,13 +158,28 @@ class _Run:
             log.info("speed probe: %s", exc)
             return None
 
+    def parallel_benchmark(self) -> bool:
+        """Whether the nodes can benchmark at once without measuring the host instead of the emulation."""
+        if self.spec.parallel_benchmark is not None:
+            return self.spec.parallel_benchmark
+        total_cpus = sum(node.cpus for node in self.topology.nodes)
+        return len(self.topology.nodes) > 1 and total_cpus + HOST_RESERVE_CPUS <= host_cpus()
+
     def benchmark(self, model: str) -> None:
-        for node in self.topology.nodes:
-            self.step("benchmark", f"{model} on {node.name} ({node.cpus:g} cpus)")
-            try:
-                reply = self.agents.benchmark(node.name, model, self.spec.repeats, node.tier)
-            except AgentError as exc:
-                raise RunFailed(f"benchmark of {model} on {node.name}: {exc}") from None
+        nodes = self.topology.nodes
+        if self.parallel_benchmark():
+            total = sum(node.cpus for node in nodes)
+            self.step("benchmark", f"{model} on {len(nodes)} nodes at once ({total:g} of the host's "
+                                   f"{host_cpus():g} cpus; each held to its limit)")
+            with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+                futures = [pool.submit(self._benchmark_node, node, model) for node in nodes]
+            replies = [f.result() for f in futures]
+        else:
+            replies = []
+            for node in nodes:
+                self.step("benchmark", f"{model} on {node.name} ({node.cpus:g} cpus)")
+                replies.append(self._benchmark_node(node, model))
+        for node, reply in zip(nodes, replies, strict=True):
             self.folder.write_profile_files(model, reply.files)
             try:
                 self.results.set_profiles(model, self.folder.read_profiles(model), node.name, reply.wall_s)
@@ -172,6 +190,12 @@ class _Run:
                 # after it shows how the agent's passes compare at that moment.
                 self.results.set_speed_reference(model, node.name, reply.chained_pass_s, self.speed(node.name, model))
             self.folder.checkpoint(self.results)
+
+    def _benchmark_node(self, node, model: str):
+        try:
+            return self.agents.benchmark(node.name, model, self.spec.repeats, node.tier)
+        except AgentError as exc:
+            raise RunFailed(f"benchmark of {model} on {node.name}: {exc}") from None
 
     def deploy(self, model: str, config: Configuration) -> None:
         """Load each stage of the data path, relays included, downstream first (the device holds the input)."""
