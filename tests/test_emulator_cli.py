@@ -59,6 +59,7 @@ def test_bad_topology_is_one_line_exit_2(tmp_path, case, nodes, links, expected,
     assert out.returncode == 2, out
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], out.stderr
+    assert lines[0].startswith(f"emulator: {path}: "), "every topology message names its file"
     assert "Traceback" not in out.stderr and out.stdout == ""
     assert not Path(f"/run/emulator/emutest-{case}").exists()
 
