@@ -154,12 +154,17 @@ def _cmd_status(args) -> int:
     from emulator import lifecycle
 
     statuses = lifecycle.status(args.name)
+    # `status NAME` of a broken topology exits 1 so scripts can tell "usable" from "needs `down`"
+    code = 1 if args.name and any(st.condition == "broken" for st in statuses) else 0
     if args.json:
         print(json.dumps([asdict(s) for s in statuses], indent=1))
-        return 0
+        return code
     if not statuses:
         console.print("no topology is running")
     for st in statuses:
+        if st.condition != "running":
+            console.print(f"[bold]{st.name}[/bold]  {_unfinished_line(st)}", highlight=False, soft_wrap=True)
+            continue
         console.print(f"[bold]{st.name}[/bold]  image {st.image}  since {st.created_at}")
         nodes = Table("node", "tier", "container", "cpus", "memory MiB", "load workers")
         for n in st.nodes:
@@ -180,7 +185,17 @@ def _cmd_status(args) -> int:
             links.add_row(f"{lk.a}-{lk.b}", f"{lk.bandwidth_mbps:g}", f"{lk.rtt_ms:g}", f"{lk.jitter_ms:g}",
                           f"{lk.loss_pct:g}", lk.mechanism, state)  # fmt: skip
         console.print(links)
-    return 0
+    return code
+
+
+def _unfinished_line(st) -> str:
+    left = st.leftovers
+    parts = [f"{len(left.containers)} container(s)", f"{len(left.netns)} namespace(s)",
+             f"{len(left.delayline_pids)} delay line(s)"] + ([left.state_dir] if left.state_dir else [])  # fmt: skip
+    if st.condition == "starting":
+        return f"starting (`emulator up` in progress): {', '.join(parts)} so far"
+    return (f"[red]BROKEN[/red]: `emulator up` did not finish (no state file); left behind: {', '.join(parts)}; "
+            f"remove with `{st.remedy}`")  # fmt: skip
 
 
 def _cmd_probe(args) -> int:
