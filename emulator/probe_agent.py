@@ -1,22 +1,40 @@
 """Probe agent run inside node containers (stdlib only; its source is passed to `python3 -c`).
 
-serve:  UDP echo on ECHO_PORT and a TCP sink on BULK_PORT. The sender first writes one JSON line
-        {"warmup_s": w}; the sink then counts payload bytes and, when the sender half-closes,
-        replies with the steady-state rate: bytes received after the first w seconds, divided by
-        the time from then to the last byte (so slow start does not count against the link).
-client: echo RTT (median of --count round trips after one warm-up that also resolves ARP) and a
-        bulk transfer of --duration-s seconds; prints one JSON object.
+serve:  UDP echo on ECHO_PORT, a UDP train sink on TRAIN_PORT and a TCP server on BULK_PORT. A TCP
+        client first writes one JSON line: {"warmup_s": w} starts a bulk transfer (the sink counts
+        payload bytes and, when the sender half-closes, replies with the steady-state rate: bytes after
+        the first w seconds over the time from then to the last byte, so slow start does not count);
+        {"train": id} asks for the counts of UDP train id (and forgets it).
+client: one JSON argument {"host", "count", "duration_s", "warmup_s", "timeout_s", "link_mbps"}:
+        echo RTT (median of count round trips after one warm-up that also resolves ARP), a loss train
+        (small datagrams at a quarter of the link rate: what is lost there is the link's random loss),
+        a rate train (full frames offered at RATE_FACTOR x the link rate: the receiver's arrival rate is
+        what the link carries) and a TCP bulk transfer (goodput, loss-bound); prints one JSON object.
+train:  one JSON argument {"host", "mbps", "frame_bytes", "duration_s", "timeout_s"}: one UDP train at
+        a fixed offered rate; prints sent, received, loss and rates (used by tests and benchmarks).
 """
 
 import json
 import socket
 import statistics
+import struct
 import sys
 import threading
 import time
 
 ECHO_PORT = 7007
+TRAIN_PORT = 7008
 BULK_PORT = 5001
+# Ethernet (14) + IPv4 (20) + UDP (8): tc's rate counts a frame's bytes from the Ethernet header on.
+UDP_OVERHEAD_BYTES = 42
+FULL_FRAME_BYTES = 1514
+LOSS_FRAME_BYTES = 100
+LOSS_RATE_SHARE = 0.25
+LOSS_MAX_PPS = 2000
+RATE_FACTOR = 1.25
+HEADER = struct.Struct("!QI")  # train id, sequence number
+_trains = {}
+_trains_lock = threading.Lock()
 
 
 def _echo_server():
@@ -27,6 +45,40 @@ def _echo_server():
         sock.sendto(data, addr)
 
 
+def _train_sink():
+    """Per train: datagrams received, their frame bytes, and the first and last arrival times."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.bind(("0.0.0.0", TRAIN_PORT))
+    while True:
+        data = sock.recv(2048)
+        now = time.monotonic()
+        if len(data) < HEADER.size:
+            continue
+        train_id, _ = HEADER.unpack_from(data)
+        frame = len(data) + UDP_OVERHEAD_BYTES
+        with _trains_lock:
+            t = _trains.get(train_id)
+            if t is None:
+                _trains[train_id] = {"received": 1, "bytes_after_first": 0, "first_s": now, "last_s": now}
+            else:
+                t["received"] += 1
+                t["bytes_after_first"] += frame
+                t["last_s"] = now
+
+
+def _train_report(train_id):
+    with _trains_lock:
+        t = _trains.pop(train_id, None)
+    if t is None:
+        return {"received": 0}
+    span_s = t["last_s"] - t["first_s"]
+    out = {"received": t["received"], "span_s": span_s}
+    if t["received"] > 1 and span_s > 0:
+        out["arrival_mbps"] = t["bytes_after_first"] * 8 / span_s / 1e6
+    return out
+
+
 def _sink(conn):
     with conn:
         header = b""
@@ -35,7 +87,11 @@ def _sink(conn):
             if not chunk:
                 return
             header += chunk
-        warmup_s = float(json.loads(header)["warmup_s"])
+        request = json.loads(header)
+        if "train" in request:
+            conn.sendall((json.dumps(_train_report(int(request["train"]))) + "\n").encode())
+            return
+        warmup_s = float(request["warmup_s"])
         first_s = None
         start_bytes, start_s, total, last_s = 0, None, 0, None
         while True:
@@ -59,6 +115,7 @@ def _sink(conn):
 
 def serve():
     threading.Thread(target=_echo_server, daemon=True).start()
+    threading.Thread(target=_train_sink, daemon=True).start()
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("0.0.0.0", BULK_PORT))
@@ -90,6 +147,59 @@ def _rtt_ms(host, count, timeout_s):
     return statistics.median(samples) if samples else None, len(samples)
 
 
+def _ask(host, request, timeout_s):
+    sock = socket.create_connection((host, BULK_PORT), timeout=timeout_s)
+    with sock:
+        sock.sendall((json.dumps(request) + "\n").encode())
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return json.loads(reply) if reply else {"error": "no reply from sink"}
+
+
+def train(host, mbps, frame_bytes, duration_s, timeout_s, max_pps=None):
+    """Offer UDP at mbps (frame bytes as tc counts them) for duration_s, paced in 1 ms slots.
+
+    The socket blocks when the sender's own qdisc pushes back; offered_mbps then falls under mbps,
+    which is how local back-pressure (no drop at a bottleneck) shows up.
+    """
+    pps = mbps * 1e6 / (frame_bytes * 8)
+    if max_pps:
+        pps = min(pps, max_pps)
+    total = max(2, int(pps * duration_s))
+    train_id = time.time_ns() & 0x7FFFFFFFFFFFFFFF
+    pad = b"\0" * (frame_bytes - UDP_OVERHEAD_BYTES - HEADER.size)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = send_errors = 0
+    start = time.monotonic()
+    while sent < total:
+        due = min(total, int((time.monotonic() - start) * pps) + 1)
+        while sent < due:
+            try:
+                sock.sendto(HEADER.pack(train_id, sent) + pad, (host, TRAIN_PORT))
+            except OSError:  # ENOBUFS from a full local queue: offered, not carried
+                send_errors += 1
+            sent += 1
+        wait_s = sent / pps - (time.monotonic() - start)
+        if wait_s > 0:
+            time.sleep(min(wait_s, 0.001))
+    sent_s = time.monotonic() - start
+    time.sleep(timeout_s)  # the last datagrams are still in the link (delay, queue)
+    report = _ask(host, {"train": train_id}, timeout_s)
+    received = report.get("received", 0)
+    return {
+        "sent": sent,
+        "send_errors": send_errors,
+        "received": received,
+        "loss_pct": 100.0 * (1 - received / sent),
+        "offered_mbps": sent * frame_bytes * 8 / sent_s / 1e6,
+        "arrival_mbps": report.get("arrival_mbps"),
+    }
+
+
 def _throughput(host, duration_s, warmup_s, timeout_s):
     sock = socket.create_connection((host, BULK_PORT), timeout=timeout_s)
     sock.sendall((json.dumps({"warmup_s": warmup_s}) + "\n").encode())
@@ -108,14 +218,22 @@ def _throughput(host, duration_s, warmup_s, timeout_s):
     return json.loads(reply) if reply else {"error": "no reply from sink"}
 
 
-def client(host, count, duration_s, warmup_s, timeout_s):
+def client(host, count, duration_s, warmup_s, timeout_s, link_mbps):
     out = {"host": host}
     rtt_ms, received = _rtt_ms(host, count, timeout_s)
     out.update({"measured_rtt_ms": rtt_ms, "echo_replies": received, "echo_sent": count})
     if rtt_ms is None:
         out["error"] = "no echo reply"
     elif duration_s > 0:
+        train_s = max(0.5, duration_s / 2)
+        drain_s = 2 * (rtt_ms or 0) / 1000 + 0.3  # the last datagrams' delay plus a full queue
         try:
+            loss = train(host, link_mbps * LOSS_RATE_SHARE, LOSS_FRAME_BYTES, train_s, drain_s, LOSS_MAX_PPS)
+            out["measured_loss_pct"] = loss["loss_pct"]
+            out["loss_train"] = loss
+            rate = train(host, link_mbps * RATE_FACTOR, FULL_FRAME_BYTES, train_s, drain_s)
+            out["measured_rate_mbps"] = rate["arrival_mbps"]
+            out["rate_train"] = rate
             out.update(_throughput(host, duration_s, warmup_s, timeout_s))
         except OSError as exc:
             out["error"] = f"bulk transfer failed: {exc}"
@@ -125,6 +243,11 @@ def client(host, count, duration_s, warmup_s, timeout_s):
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve()
+    elif sys.argv[1] == "train":
+        opts = json.loads(sys.argv[2])
+        print(json.dumps(train(opts["host"], float(opts["mbps"]), int(opts["frame_bytes"]),
+                               float(opts["duration_s"]), float(opts["timeout_s"]))), flush=True)  # fmt: skip
     else:
-        _, _, host, count, duration_s, warmup_s, timeout_s = sys.argv
-        client(host, int(count), float(duration_s), float(warmup_s), float(timeout_s))
+        opts = json.loads(sys.argv[2])
+        client(opts["host"], int(opts["count"]), float(opts["duration_s"]), float(opts["warmup_s"]),
+               float(opts["timeout_s"]), float(opts["link_mbps"]))  # fmt: skip

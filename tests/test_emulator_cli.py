@@ -151,7 +151,9 @@ def test_dry_run_prints_the_link_commands_and_starts_nothing():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert any(
-        line.startswith("tc -n emu.three-tier-wifi.device qdisc replace dev eth0 root") for line in lines
+        line.startswith("tc -n emu.three-tier-wifi.link0 qdisc replace dev pb root")  # tbf on the wire
+        or line.startswith("tc -n emu.three-tier-wifi.device qdisc replace dev eth0 root")  # netem
+        for line in lines
     )
     assert sum(" qdisc replace " in line for line in lines) == 6  # 3 links x 2 directions
     assert not Path("/run/emulator/three-tier-wifi").exists() or "three-tier-wifi" in _cli("status").stdout
