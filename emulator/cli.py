@@ -15,6 +15,7 @@ import sys
 from dataclasses import asdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emulator.errors import EmulatorError, TopologyError
@@ -194,7 +195,7 @@ def _unfinished_line(st) -> str:
              f"{len(left.delayline_pids)} delay line(s)"] + ([left.state_dir] if left.state_dir else [])  # fmt: skip
     if st.condition == "starting":
         return f"starting (`emulator up` in progress): {', '.join(parts)} so far"
-    return (f"[red]BROKEN[/red]: `emulator up` did not finish (no state file); left behind: {', '.join(parts)}; "
+    return (f"[red]BROKEN[/red]: {escape(st.problem)}; left behind: {escape(', '.join(parts))}; "
             f"remove with `{st.remedy}`")  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from emulator import docker_backend
 from emulator.capabilities import Capabilities, choose_mechanism, detect
-from emulator.errors import AlreadyRunning, EmulatorError
+from emulator.errors import AlreadyRunning, EmulatorError, NotRunning
 from emulator.image import build_node_image
 from emulator.runner import try_run
 from emulator.state import (
@@ -226,6 +226,7 @@ class TopologyStatus:
     condition: str = "running"
     leftovers: Leftovers | None = None
     remedy: str | None = None
+    problem: str | None = None
 
 
 def _leftovers(name: str) -> Leftovers:
@@ -253,10 +254,11 @@ def _is_being_started(name: str) -> bool:
     return False
 
 
-def _unfinished_status(name: str, leftovers: Leftovers) -> TopologyStatus:
-    if _is_being_started(name):
+def _unfinished_status(name: str, leftovers: Leftovers, problem: str | None = None) -> TopologyStatus:
+    if problem is None and _is_being_started(name):
         return TopologyStatus(name, "", "", (), (), "starting", leftovers, None)
-    return TopologyStatus(name, "", "", (), (), "broken", leftovers, f"emulator down {name}")
+    problem = problem or "`emulator up` did not finish (no state file)"
+    return TopologyStatus(name, "", "", (), (), "broken", leftovers, f"emulator down {name}", problem)
 
 
 def status(name: str | None = None) -> list[TopologyStatus]:
@@ -271,7 +273,11 @@ def status(name: str | None = None) -> list[TopologyStatus]:
                 load_state(topo)  # raises NotRunning with the names that are running
             out.append(_unfinished_status(topo, leftovers))
             continue
-        state = load_state(topo)
+        try:
+            state = load_state(topo)
+        except NotRunning as exc:  # unreadable or malformed state: one broken topology, not a failed listing
+            out.append(_unfinished_status(topo, _leftovers(topo), problem=str(exc).split("; run `")[0]))
+            continue
         containers = {c.node: c for c in docker_backend.list_nodes(topo)}
         alive = set(delayline_pids(topo))
         nodes = tuple(

@@ -157,3 +157,23 @@ def test_dry_run_prints_the_link_commands_and_starts_nothing():
     )
     assert sum(" qdisc replace " in line for line in lines) == 6  # 3 links x 2 directions
     assert not Path("/run/emulator/three-tier-wifi").exists() or "three-tier-wifi" in _cli("status").stdout
+
+
+def test_status_lists_a_topology_with_a_malformed_state_as_broken():
+    """One unreadable state file used to fail the whole `status` listing; now that topology is broken."""
+    from conftest import require_docker
+
+    require_docker()
+    name = f"{GHOST}-malformed"
+    directory = Path(f"/run/emulator/{name}")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "state.json").write_text("{}")
+    try:
+        out = _cli("status")
+        assert out.returncode == 0, out.stderr
+        line = next(line for line in out.stdout.splitlines() if line.startswith(name))
+        assert "BROKEN" in line and "is malformed" in line and f"`emulator down {name}`" in line, line
+        assert _cli("status", name).returncode == 1
+    finally:
+        out = _cli("down", name)
+    assert out.returncode == 0 and not directory.exists(), out
