@@ -22,7 +22,7 @@ from emulator.topology import topology_from_dict
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFIX = "emutest"
+PREFIX = "emu-dock"
 
 
 _engine_or_fail = require_docker
