@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -49,6 +50,8 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rtt-ms", type=float, default=RTT_MS)
+    parser.add_argument("--rates-mbps", type=float, nargs="+", default=list(RATES_MBPS))
+    parser.add_argument("--suffix", default="", help="appended to the output file name")
     args = parser.parse_args()
     rtt_ms = args.rtt_ms
     spec = topology_from_dict({
@@ -61,7 +64,7 @@ def main() -> int:
     rows = []
     with Emulation.up(spec, image=build_node_image()) as emu:
         mechanism = emu.state.mechanism
-        for mbps, loss_pct in [(r, 0.0) for r in RATES_MBPS] + [(2.0, 1.0)]:
+        for mbps, loss_pct in [(r, 0.0) for r in args.rates_mbps] + [(2.0, 1.0)] * (not args.suffix):
             emu.set_link("a", "b", bandwidth_mbps=mbps, loss_pct=loss_pct)
             _start_agents(NAME, ["a", "b"])
             try:
@@ -82,9 +85,10 @@ def main() -> int:
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "label": args.label,
+              "host_loadavg_1min_after": os.getloadavg()[0],
               "mechanism": mechanism, "duration_s": args.duration_s, "repeats": args.repeats, "rows": rows}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / f"emulator_bottleneck_{args.label}_rtt{rtt_ms:g}ms.json", json.dumps(result, indent=1))
+    atomic_write_text(RESULTS / f"emulator_bottleneck_{args.label}_rtt{rtt_ms:g}ms{args.suffix}.json", json.dumps(result, indent=1))
     return 0
 
 

@@ -45,14 +45,37 @@ def _echo_server():
         sock.sendto(data, addr)
 
 
+SO_TIMESTAMPNS = 35  # Linux: each datagram's arrival time as the kernel saw it (struct timespec)
+TIMESPEC = struct.Struct("@qq")
+
+
+def _socket_drops(port):
+    """Datagrams the kernel dropped for our UDP socket on port (full receive buffer): /proc/net/udp "drops"."""
+    try:
+        with open("/proc/net/udp") as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    return int(fields[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _train_sink():
-    """Per train: datagrams received, their frame bytes, and the first and last arrival times."""
+    """Per train: datagrams received, their frame bytes, first and last arrival (kernel timestamps, so a
+    sink scheduled late still times the link) and the socket's drop counter when the train began."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("0.0.0.0", TRAIN_PORT))
     while True:
-        data = sock.recv(2048)
-        now = time.monotonic()
+        data, ancdata, _, _ = sock.recvmsg(2048, 64)
+        now = time.time()
+        for level, kind, value in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= TIMESPEC.size:
+                sec, nsec = TIMESPEC.unpack_from(value)
+                now = sec + nsec / 1e9
         if len(data) < HEADER.size:
             continue
         train_id, _ = HEADER.unpack_from(data)
@@ -60,22 +83,25 @@ def _train_sink():
         with _trains_lock:
             t = _trains.get(train_id)
             if t is None:
-                _trains[train_id] = {"received": 1, "bytes_after_first": 0, "first_s": now, "last_s": now}
+                _trains[train_id] = {"received": 1, "bytes_after_first": 0, "first_s": now, "last_s": now,
+                                     "frame": frame, "drops_at_start": _socket_drops(TRAIN_PORT)}  # fmt: skip
             else:
                 t["received"] += 1
                 t["bytes_after_first"] += frame
-                t["last_s"] = now
+                t["last_s"] = max(t["last_s"], now)
 
 
 def _train_report(train_id):
+    """Datagrams the sink's own socket dropped (a starved receiver, not the link) count as arrived."""
     with _trains_lock:
         t = _trains.pop(train_id, None)
     if t is None:
-        return {"received": 0}
+        return {"received": 0, "receiver_drops": 0}
+    drops = max(0, _socket_drops(TRAIN_PORT) - t["drops_at_start"])
     span_s = t["last_s"] - t["first_s"]
-    out = {"received": t["received"], "span_s": span_s}
+    out = {"received": t["received"], "receiver_drops": drops, "span_s": span_s}
     if t["received"] > 1 and span_s > 0:
-        out["arrival_mbps"] = t["bytes_after_first"] * 8 / span_s / 1e6
+        out["arrival_mbps"] = (t["bytes_after_first"] + drops * t["frame"]) * 8 / span_s / 1e6
     return out
 
 
@@ -188,13 +214,15 @@ def train(host, mbps, frame_bytes, duration_s, timeout_s, max_pps=None):
             time.sleep(min(wait_s, 0.001))
     sent_s = time.monotonic() - start
     time.sleep(timeout_s)  # the last datagrams are still in the link (delay, queue)
-    report = _ask(host, {"train": train_id}, timeout_s)
+    report = _ask(host, {"train": train_id}, max(3.0, timeout_s))  # a lost SYN is resent after 1 s
     received = report.get("received", 0)
+    receiver_drops = report.get("receiver_drops", 0)
     return {
         "sent": sent,
         "send_errors": send_errors,
         "received": received,
-        "loss_pct": 100.0 * (1 - received / sent),
+        "receiver_drops": receiver_drops,
+        "loss_pct": 100.0 * max(0.0, 1 - (received + receiver_drops) / sent),
         "offered_mbps": sent * frame_bytes * 8 / sent_s / 1e6,
         "arrival_mbps": report.get("arrival_mbps"),
     }
