@@ -348,9 +348,10 @@ def test_failure_during_up_leaves_nothing(image):
 
 
 def test_ctrl_c_during_cli_up_leaves_nothing(image, tmp_path):
-    from emulator import docker_backend
+    from emulator import docker_backend, lifecycle
 
     name = f"{PREFIX}-sigint"
+    lifecycle.down(name)  # a failed earlier run's containers would make the wait below end at once
     path = tmp_path / "t.yaml"
     import yaml
 
