@@ -15,6 +15,7 @@ import sys
 from dataclasses import asdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emulator.errors import EmulatorError, TopologyError
@@ -158,12 +159,17 @@ def _cmd_status(args) -> int:
     from emulator import lifecycle
 
     statuses = lifecycle.status(args.name)
+    # `status NAME` of a broken topology exits 1 so scripts can tell "usable" from "needs `down`"
+    code = 1 if args.name and any(st.condition == "broken" for st in statuses) else 0
     if args.json:
         print(json.dumps([asdict(s) for s in statuses], indent=1))
-        return 0
+        return code
     if not statuses:
         console.print("no topology is running")
     for st in statuses:
+        if st.condition != "running":
+            console.print(f"[bold]{st.name}[/bold]  {_unfinished_line(st)}", highlight=False, soft_wrap=True)
+            continue
         console.print(f"[bold]{st.name}[/bold]  image {st.image}  since {st.created_at}")
         nodes = Table("node", "tier", "container", "cpus", "memory MiB", "load workers")
         for n in st.nodes:
@@ -184,7 +190,17 @@ def _cmd_status(args) -> int:
             links.add_row(f"{lk.a}-{lk.b}", f"{lk.bandwidth_mbps:g}", f"{lk.rtt_ms:g}", f"{lk.jitter_ms:g}",
                           f"{lk.loss_pct:g}", lk.mechanism, state)  # fmt: skip
         console.print(links)
-    return 0
+    return code
+
+
+def _unfinished_line(st) -> str:
+    left = st.leftovers
+    parts = [f"{len(left.containers)} container(s)", f"{len(left.netns)} namespace(s)",
+             f"{len(left.delayline_pids)} delay line(s)"] + ([left.state_dir] if left.state_dir else [])  # fmt: skip
+    if st.condition == "starting":
+        return f"starting (`emulator up` in progress): {', '.join(parts)} so far"
+    return (f"[red]BROKEN[/red]: {escape(st.problem)}; left behind: {escape(', '.join(parts))}; "
+            f"remove with `{st.remedy}`")  # fmt: skip
 
 
 def _cmd_probe(args) -> int:
@@ -202,15 +218,18 @@ def _cmd_probe(args) -> int:
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=1))
         return 0
-    table = Table("a -> b", "configured Mbit/s", "measured Mbit/s", "Δ %", "configured rtt ms", "measured rtt ms",
-                  "Δ ms", "mechanism", title=f"{name}: configured vs measured")  # fmt: skip
+    table = Table("a -> b", "configured Mbit/s", "rate Mbit/s", "TCP goodput Mbit/s", "configured loss %",
+                  "measured loss %", "configured rtt ms", "measured rtt ms", "Δ ms", "mechanism",
+                  title=f"{name}: configured vs measured")  # fmt: skip
     for r in results:
-        d_mbps = (r.measured_mbps / r.configured_mbps - 1) * 100 if r.measured_mbps is not None else None
         d_rtt = r.measured_rtt_ms - r.configured_rtt_ms if r.measured_rtt_ms is not None else None
-        table.add_row(f"{r.a} -> {r.b}", f"{r.configured_mbps:g}", _fmt(r.measured_mbps), _fmt(d_mbps, 1),
-                      f"{r.configured_rtt_ms:g}", _fmt(r.measured_rtt_ms), _fmt(d_rtt), r.mechanism + (f" ({r.error})" if r.error else ""))  # fmt: skip
+        table.add_row(f"{r.a} -> {r.b}", f"{r.configured_mbps:g}", _fmt(r.measured_rate_mbps), _fmt(r.tcp_goodput_mbps),
+                      f"{r.configured_loss_pct:g}", _fmt(r.measured_loss_pct), f"{r.configured_rtt_ms:g}",
+                      _fmt(r.measured_rtt_ms), _fmt(d_rtt), r.mechanism + (f" ({r.error})" if r.error else ""))  # fmt: skip
     console.print(table)
-    console.print("measured Mbit/s is TCP goodput: about 4% under the wire rate (headers).", style="dim")
+    console.print("rate: what the link carries (UDP train above the rate, frame bytes as tc counts them); TCP goodput: "
+                  "one Reno flow's payload, ~4% under the rate from headers and lower with loss; loss: a paced train "
+                  "of small datagrams.", style="dim", soft_wrap=True)  # fmt: skip
     return 0
 
 

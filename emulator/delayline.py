@@ -4,7 +4,8 @@ Runs as its own process inside a link's wire namespace (stdlib only, started by 
 nothing else). Each direction is a FIFO: a frame read from one port at time t leaves through the
 other port at max(t + delay +- jitter, previous departure), so jitter never reorders frames; a frame
 is dropped with probability loss_pct/100, or always while the link is cut. Rate is not done here: a
-tbf on each container's egress does it, before the frame reaches this process.
+tbf on each wire port's egress does it, after this process, so excess traffic is dropped at the link
+(a write the tbf refuses counts as dropped) and never pushes back on the sender's socket.
 
 Parameters change at runtime: the controller rewrites the JSON file given by --control
 ({"delay_ms", "jitter_ms", "loss_pct", "is_cut"}) and sends SIGHUP; frames already in flight keep

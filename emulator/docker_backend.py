@@ -236,9 +236,13 @@ def list_nodes(topology: str | None = None) -> list[ContainerInfo]:
     label = f"{LABEL_TOPOLOGY}={topology}" if topology else LABEL_TOPOLOGY
     with _translated("listing emulator containers"):
         containers = _client().containers.list(all=True, filters={"label": label})
-    return [
-        node_info(c.labels[LABEL_TOPOLOGY], c.labels.get(LABEL_NODE, "?"), container=c) for c in containers
-    ]
+    out = []
+    for c in containers:
+        try:
+            out.append(node_info(c.labels[LABEL_TOPOLOGY], c.labels.get(LABEL_NODE, "?"), container=c))
+        except NotRunning:  # removed between the listing and its inspection (another topology's down)
+            continue
+    return out
 
 
 def remove_node(name: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import os
 import signal
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from emulator import docker_backend
 from emulator.capabilities import Capabilities, choose_mechanism, detect
-from emulator.errors import AlreadyRunning, EmulatorError
+from emulator.errors import AlreadyRunning, EmulatorError, NotRunning
 from emulator.image import build_node_image
 from emulator.runner import try_run
 from emulator.state import (
@@ -23,6 +24,7 @@ from emulator.state import (
     locked,
     remove_state_dir,
     save_state,
+    stale_dir_names,
     state_dir,
     state_names,
 )
@@ -40,6 +42,7 @@ from emulator.wiring import (
 )
 
 __all__ = [
+    "Leftovers",
     "NodeStatus",
     "LinkStatus",
     "TopologyStatus",
@@ -54,8 +57,8 @@ log = logging.getLogger(__name__)
 
 
 def running_names() -> list[str]:
-    """Names with any trace on this host: a state file, a labelled container, a namespace or a delay line."""
-    names = set(state_names())
+    """Names with any trace on this host: a state directory, a labelled container, a namespace or a delay line."""
+    names = set(state_names()) | set(stale_dir_names())
     names |= {c.topology for c in docker_backend.list_nodes()}
     names |= {n.split(".")[1] for n in find_netns() if n.count(".") >= 2}
     names |= delayline_topologies()
@@ -96,7 +99,7 @@ def up(
     plans = link_plans(spec, chosen)
     state_dir(spec.name).mkdir(parents=True, exist_ok=True)
     try:
-        with locked(spec.name):
+        with locked(spec.name, create=True):
             if image is None:
                 on_progress("node image")
                 image = build_node_image(on_line=lambda line: log.debug("build: %s", line))
@@ -155,7 +158,7 @@ def down(name: str | None = None) -> list[str]:
     """Remove one topology (or every one) by label: delay lines, containers, namespaces, state. Idempotent."""
     names = [name] if name else running_names()
     if name and not (
-        name in state_names() or docker_backend.list_nodes(name) or find_netns(name) or delayline_pids(name)
+        state_dir(name).exists() or docker_backend.list_nodes(name) or find_netns(name) or delayline_pids(name)
     ):
         return []
     for topo in names:
@@ -197,20 +200,84 @@ class LinkStatus:
 
 
 @dataclass(frozen=True)
+class Leftovers:
+    """What a topology without a state file left on the host, found by the project's labels and names."""
+
+    containers: tuple[str, ...]
+    netns: tuple[str, ...]
+    delayline_pids: tuple[int, ...]
+    state_dir: str | None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.containers or self.netns or self.delayline_pids or self.state_dir)
+
+
+@dataclass(frozen=True)
 class TopologyStatus:
+    """condition: "running" (state file written by a finished `up`), "starting" (an `up` holds the lock) or
+    "broken" (traces without a state file, e.g. `up` killed part-way); remedy says what to run then."""
+
     name: str
     image: str
     created_at: str
     nodes: tuple[NodeStatus, ...]
     links: tuple[LinkStatus, ...]
+    condition: str = "running"
+    leftovers: Leftovers | None = None
+    remedy: str | None = None
+    problem: str | None = None
+
+
+def _leftovers(name: str) -> Leftovers:
+    directory = state_dir(name)
+    return Leftovers(
+        containers=tuple(c.name for c in docker_backend.list_nodes(name)),
+        netns=tuple(find_netns(name)),
+        delayline_pids=tuple(delayline_pids(name)),
+        state_dir=str(directory) if directory.exists() else None,
+    )
+
+
+def _is_being_started(name: str) -> bool:
+    """An `up` in progress holds the topology's lock; a killed one released it with its last descriptor."""
+    try:
+        fd = os.open(state_dir(name) / "lock", os.O_RDONLY)  # never creates the lock file
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _unfinished_status(name: str, leftovers: Leftovers, problem: str | None = None) -> TopologyStatus:
+    if problem is None and _is_being_started(name):
+        return TopologyStatus(name, "", "", (), (), "starting", leftovers, None)
+    problem = problem or "`emulator up` did not finish (no state file)"
+    return TopologyStatus(name, "", "", (), (), "broken", leftovers, f"emulator down {name}", problem)
 
 
 def status(name: str | None = None) -> list[TopologyStatus]:
-    """What is running, from the state file cross-checked against the engine and /proc."""
-    names = [name] if name else state_names()
+    """What is running, from the state file cross-checked against the engine and /proc; topologies with
+    traces but no state file (an `up` killed part-way) are listed as broken, with the command that removes them."""
+    names = [name] if name else running_names()
     out = []
     for topo in names:
-        state = load_state(topo)
+        if topo not in state_names():
+            leftovers = _leftovers(topo)
+            if leftovers.is_empty:
+                load_state(topo)  # raises NotRunning with the names that are running
+            out.append(_unfinished_status(topo, leftovers))
+            continue
+        try:
+            state = load_state(topo)
+        except NotRunning as exc:  # unreadable or malformed state: one broken topology, not a failed listing
+            out.append(_unfinished_status(topo, _leftovers(topo), problem=str(exc).split("; run `")[0]))
+            continue
         containers = {c.node: c for c in docker_backend.list_nodes(topo)}
         alive = set(delayline_pids(topo))
         nodes = tuple(

@@ -1,4 +1,5 @@
-"""Measure every link from inside the containers (echo RTT and bulk throughput), next to what was configured."""
+"""Measure every link from inside the containers (echo RTT, UDP loss and rate trains, TCP goodput) next to
+what was configured."""
 
 from __future__ import annotations
 
@@ -27,8 +28,14 @@ READY_TIMEOUT_S = 5.0
 class ProbeResult:
     """One link direction a -> b; measured_* are None when the direction could not be measured (error says why).
 
-    measured_mbps is TCP goodput (payload bytes), so it sits about 4% under a shaped wire rate
-    because of Ethernet/IP/TCP headers (1448 payload bytes per 1514-byte frame).
+    Three rates, because a lossy link carries more than TCP gets through it:
+    - measured_rate_mbps: what the link carries, from a UDP train offered above the configured rate
+      (frame bytes from the Ethernet header on, as tc counts them), so it compares with configured_mbps;
+    - tcp_goodput_mbps: one TCP flow's payload rate; about 4% under the wire rate from headers
+      (1448 payload bytes per 1514-byte frame) and lower again with loss (Reno backs off on every drop);
+    - measured_mbps: the same number as tcp_goodput_mbps, kept for callers written before the split.
+    measured_loss_pct is the share of a paced train of small datagrams (a quarter of the link rate, so
+    no queue overflows) that did not arrive; configured_loss_pct is the topology's loss.
     """
 
     a: str
@@ -39,6 +46,10 @@ class ProbeResult:
     measured_rtt_ms: float | None
     mechanism: str
     error: str | None = None
+    configured_loss_pct: float = 0.0
+    measured_loss_pct: float | None = None
+    measured_rate_mbps: float | None = None
+    tcp_goodput_mbps: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -103,6 +114,7 @@ def probe(
                     b=dst.node,
                     configured_mbps=link.bandwidth_mbps,
                     configured_rtt_ms=link.rtt_ms,
+                    configured_loss_pct=link.loss_pct,
                     mechanism=link_state.mechanism,
                 )
                 if src.node not in running or dst.node not in running:
@@ -111,8 +123,9 @@ def probe(
                                                error=f"node {stopped} is stopped"))  # fmt: skip
                     continue
                 timeout_s = max(1.0, 3 * link.rtt_ms / 1000 + 0.5)
-                argv = ["python3", "-c", AGENT_SOURCE, "client", dst.address, str(count), f"{duration_s:g}",
-                        f"{_warmup_s(link.rtt_ms, duration_s):g}", f"{timeout_s:g}"]  # fmt: skip
+                opts = {"host": dst.address, "count": count, "duration_s": duration_s, "timeout_s": timeout_s,
+                        "warmup_s": _warmup_s(link.rtt_ms, duration_s), "link_mbps": link.bandwidth_mbps}  # fmt: skip
+                argv = ["python3", "-c", AGENT_SOURCE, "client", json.dumps(opts)]
                 try:
                     rc, out = docker_backend.exec_in(name, src.node, argv)
                 except NotRunning as exc:
@@ -133,6 +146,9 @@ def probe(
                         measured_mbps=data.get("measured_mbps"),
                         measured_rtt_ms=data.get("measured_rtt_ms"),
                         error=error,
+                        measured_loss_pct=data.get("measured_loss_pct"),
+                        measured_rate_mbps=data.get("measured_rate_mbps"),
+                        tcp_goodput_mbps=data.get("measured_mbps"),
                     )
                 )
     finally:

@@ -29,6 +29,7 @@ __all__ = [
     "run_dir",
     "save_state",
     "state_dir",
+    "stale_dir_names",
     "state_names",
 ]
 
@@ -122,9 +123,7 @@ def load_state(name: str) -> EmulationState:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        running = state_names()
-        hint = f"running: {', '.join(running)}" if running else "none is running"
-        raise NotRunning(f"topology {name!r} is not running ({hint})") from None
+        raise _not_running(name) from None
     except (OSError, ValueError) as exc:
         raise NotRunning(
             f"state of topology {name!r} at {path} is unreadable ({exc}); run `emulator down {name}`"
@@ -138,17 +137,39 @@ def load_state(name: str) -> EmulationState:
 
 
 def state_names() -> list[str]:
+    """Topologies whose `up` finished (their state file exists)."""
     base = run_dir()
     if not base.is_dir():
         return []
     return sorted(p.name for p in base.iterdir() if (p / STATE_FILE).is_file())
 
 
+def stale_dir_names() -> list[str]:
+    """State directories without a state file: an `up` still starting, or one killed part-way (leftovers)."""
+    base = run_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not (p / STATE_FILE).is_file())
+
+
+def _not_running(name: str) -> NotRunning:
+    running = state_names()
+    hint = f"running: {', '.join(running)}" if running else "none is running"
+    return NotRunning(f"topology {name!r} is not running ({hint})")
+
+
 @contextmanager
-def locked(name: str) -> Iterator[None]:
-    """Serialise changes to one topology across processes (two CLI actions at once)."""
+def locked(name: str, *, create: bool = False) -> Iterator[None]:
+    """Serialise changes to one topology across processes (two CLI actions at once).
+
+    Only `up` creates the state directory (create=True); an action on a topology that is not running
+    raises NotRunning before touching the disk, so it leaves no lock or directory behind.
+    """
     directory = state_dir(name)
-    directory.mkdir(parents=True, exist_ok=True)
+    if create:
+        directory.mkdir(parents=True, exist_ok=True)
+    elif not (directory / STATE_FILE).is_file():
+        raise _not_running(name)
     with open(directory / "lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -4,11 +4,16 @@ Commands are data first (like Mininet's TCIntf builds its tc list before running
 can print them and golden tests can compare them. Two mechanisms:
 
 - "netem": a veth pair joins the two containers directly; each end's egress gets
-  `netem delay rtt/2 [jitter] [loss] rate R`. Used where the kernel has sch_netem.
+  `netem delay rtt/2 [jitter] [loss] rate R`. Used where the kernel has sch_netem. netem releases a
+  queued frame's socket-memory charge (skb_orphan_partial in netem_enqueue), so a sender above the
+  rate is not held back by its own egress: the excess is dropped at netem's limit, as at a bottleneck.
 - "tbf+delayline": each container gets a veth into a per-link "wire" namespace where a user-space
-  delay line (emulator/delayline.py) holds every frame for rtt/2 (+jitter, drop with loss) before
-  forwarding it; each container end's egress gets a tbf at the link rate. Offloads are switched off
-  so frames stay MTU-sized and carry full checksums through the raw sockets.
+  delay line (emulator/delayline.py) holds every frame for rtt/2 (+jitter, drop with loss) and writes
+  it to the other wire port, whose egress has a tbf at the link rate. The tbf is on the wire, not on
+  the sender's egress: a frame queued in a tbf stays charged to its socket (across a veth too), so a
+  tbf in the sender's path blocked a UDP sender above the rate instead of dropping (issue 12); the
+  delay line's copy ends that charge at the wire's first port. Offloads are switched off so frames
+  stay MTU-sized and carry full checksums through the raw sockets.
 """
 
 from __future__ import annotations
@@ -128,17 +133,17 @@ def tbf_params(bandwidth_mbps: float, rtt_ms: float) -> tuple[int, int]:
     return burst, limit
 
 
-def tbf_argv(port: Port, bandwidth_mbps: float, rtt_ms: float) -> list[str]:
+def tbf_argv(netns: str, ifname: str, bandwidth_mbps: float, rtt_ms: float) -> list[str]:
     burst, limit = tbf_params(bandwidth_mbps, rtt_ms)
     return [
-        "tc", "-n", port.netns, "qdisc", "replace", "dev", port.ifname, "root", "handle", "1:",
+        "tc", "-n", netns, "qdisc", "replace", "dev", ifname, "root", "handle", "1:",
         "tbf", "rate", _kbit(bandwidth_mbps), "burst", str(burst), "limit", str(limit),
     ]  # fmt: skip
 
 
-def netem_argv(port: Port, link: LinkSpec, *, is_cut: bool = False) -> list[str]:
+def netem_argv(netns: str, ifname: str, link: LinkSpec, *, is_cut: bool = False) -> list[str]:
     """netem does delay, jitter, loss and rate in one qdisc; a cut link is 100% loss."""
-    argv = ["tc", "-n", port.netns, "qdisc", "replace", "dev", port.ifname, "root", "handle", "1:", "netem"]
+    argv = ["tc", "-n", netns, "qdisc", "replace", "dev", ifname, "root", "handle", "1:", "netem"]
     argv += ["delay", f"{link.one_way_delay_ms:g}ms"]
     if link.jitter_ms > 0:
         argv += [f"{link.jitter_ms / 2:g}ms"]
@@ -154,14 +159,19 @@ def netem_argv(port: Port, link: LinkSpec, *, is_cut: bool = False) -> list[str]
 def render_shape(plan: LinkPlan, link: LinkSpec, *, is_cut: bool = False) -> list[list[str]]:
     """The tc commands that (re)apply a link's shape on both directions; also used for runtime changes.
 
-    With the delay line, rtt/jitter/loss/cut live in the delay line process, so only the rate is tc's.
+    netem: on each container's egress. Delay line: a tbf on each wire port's egress, the port towards b
+    (pb) shaping a -> b; rtt/jitter/loss/cut live in the delay line process, so only the rate is tc's.
     Jitter is split half per direction, like rtt, so the round trip varies by about jitter_ms.
     """
     if plan.mechanism == NETEM:
-        return [netem_argv(plan.a, link, is_cut=is_cut), netem_argv(plan.b, link, is_cut=is_cut)]
+        return [
+            netem_argv(plan.a.netns, plan.a.ifname, link, is_cut=is_cut),
+            netem_argv(plan.b.netns, plan.b.ifname, link, is_cut=is_cut),
+        ]
+    w = plan.wire_netns
     return [
-        tbf_argv(plan.a, link.bandwidth_mbps, link.rtt_ms),
-        tbf_argv(plan.b, link.bandwidth_mbps, link.rtt_ms),
+        tbf_argv(w, WIRE_PORT_B, link.bandwidth_mbps, link.rtt_ms),
+        tbf_argv(w, WIRE_PORT_A, link.bandwidth_mbps, link.rtt_ms),
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,13 +151,15 @@ class TopologySpec:
     """A named set of nodes and links; nodes without a link between them cannot reach each other.
 
     ``tiers`` orders the tiers from the device (which holds the input) outwards, as scission's search
-    takes them; every node belongs to one.
+    takes them; every node belongs to one. ``source`` is the file it was read from (None when built in
+    code), so checks made after loading (check_fits_host) can name the file as the loader's messages do.
     """
 
     name: str
     nodes: tuple[NodeSpec, ...]
     links: tuple[LinkSpec, ...]
     tiers: tuple[str, ...] = DEFAULT_TIERS
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -242,10 +244,12 @@ def host_cpus() -> int:
 def check_fits_host(spec: TopologySpec, host_cpus: int | None = None) -> None:
     """Refuse nodes asking for more cores than the host has (docker would refuse later, after starting others)."""
     host_cpus = host_cpus or os.cpu_count() or 1  # the keyword shadows host_cpus(); same rule
+    where = f"{spec.source}: " if spec.source else ""
     for i, node in enumerate(spec.nodes):
         if node.cpus > host_cpus:
             raise TopologyError(
-                f"nodes[{i}].cpus: {node.cpus:g} for node {node.name} is more than the {host_cpus} cpus this host has"
+                f"{where}nodes[{i}].cpus: {node.cpus:g} for node {node.name} is more than the {host_cpus} cpus "
+                "this host has"
             )
 
 
@@ -346,4 +350,5 @@ def topology_from_dict(data: Any) -> TopologySpec:
 
 def load_topology(path: str | Path) -> TopologySpec:
     """Read and validate a topology YAML file; every problem is one TopologyError line naming file and field."""
-    return load_document(path, TopologyError, "topology file", lambda data, _folder: topology_from_dict(data))
+    spec = load_document(path, TopologyError, "topology file", lambda data, _folder: topology_from_dict(data))
+    return replace(spec, source=str(path))

@@ -76,7 +76,7 @@ def test_tbf_params(bandwidth_mbps, rtt_ms, burst, limit):
 )  # fmt: skip
 def test_tbf_argv(link, expected):
     port = link_plans(SPEC, DELAYLINE)[0].a
-    assert tbf_argv(port, link.bandwidth_mbps, link.rtt_ms) == expected
+    assert tbf_argv(port.netns, port.ifname, link.bandwidth_mbps, link.rtt_ms) == expected
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_tbf_argv(link, expected):
 def test_netem_argv(link, is_cut, tail):
     port = link_plans(SPEC, NETEM)[0].a
     head = ["tc", "-n", "emu.t.device", "qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "netem"]
-    assert netem_argv(port, link, is_cut=is_cut) == head + tail
+    assert netem_argv(port.netns, port.ifname, link, is_cut=is_cut) == head + tail
 
 
 def test_delayline_wiring_golden():
@@ -136,11 +136,24 @@ def test_netem_wiring_golden():
     assert render_teardown(plan) == [["ip", "-n", "emu.t.device", "link", "del", "eth0"]]
 
 
+def test_tbf_shapes_on_the_wire_never_on_a_senders_own_egress():
+    """Issue 12: a tbf in the sender's namespace keeps each queued frame charged to the sending socket, so
+    UDP above the rate blocked the sender instead of being dropped. The delay line's tbfs sit on the wire
+    ports, after the delay line's copy, the port towards b shaping a -> b. (netem stays on the container
+    egress: it releases a queued frame's socket charge itself.)"""
+    for plan, link in zip(link_plans(SPEC, DELAYLINE), SPEC.links, strict=True):
+        commands = render_shape(plan, link)
+        assert [(c[2], c[6]) for c in commands] == [(plan.wire_netns, "pb"), (plan.wire_netns, "pa")]
+        assert not any(argv[0] == "tc" and argv[2] in {plan.a.netns, plan.b.netns} for argv in render_wiring(plan))
+
+
 @pytest.mark.parametrize("mechanism", [NETEM, DELAYLINE])
 def test_shape_covers_both_directions(mechanism):
     plan = link_plans(SPEC, mechanism)[0]
     commands = render_shape(plan, SPEC.links[0])
-    assert [c[2] for c in commands] == ["emu.t.device", "emu.t.edge"]
+    expected = {NETEM: [("emu.t.device", "eth0"), ("emu.t.edge", "eth0")],
+                DELAYLINE: [("emu.t.link0", "pb"), ("emu.t.link0", "pa")]}[mechanism]  # fmt: skip
+    assert [(c[2], c[6]) for c in commands] == expected
     assert all(c[:2] == ["tc", "-n"] for c in commands)
 
 

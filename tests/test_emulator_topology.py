@@ -185,6 +185,17 @@ def test_more_cpus_than_the_host_has_is_refused():
         check_fits_host(spec, host_cpus=2)
 
 
+def test_cpu_limit_message_names_the_file(tmp_path):
+    """Checked after loading (the host's core count is not in the file), yet named like every other message."""
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(_doc(nodes=[{"name": "edge", "tier": "edge", "cpus": 3, "memory": "1g"}], links=[])))
+    spec = load_topology(path)
+    with pytest.raises(TopologyError) as info:
+        check_fits_host(spec, host_cpus=2)
+    assert str(info.value) == f"{path}: nodes[0].cpus: 3 for node edge is more than the 2 cpus this host has"
+    assert spec == topology_from_dict(yaml.safe_load(path.read_text()))  # the file name is not part of equality
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(TopologyError, match="does not exist"):
         load_topology(tmp_path / "nope.yaml")
