@@ -173,17 +173,22 @@ def _rtt_ms(host, count, timeout_s):
     return statistics.median(samples) if samples else None, len(samples)
 
 
+def _reply(sock):
+    """The sink's one-line JSON answer (an error document when it closes without one)."""
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return json.loads(reply) if reply else {"error": "no reply from sink"}
+
+
 def _ask(host, request, timeout_s):
     sock = socket.create_connection((host, BULK_PORT), timeout=timeout_s)
     with sock:
         sock.sendall((json.dumps(request) + "\n").encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    return json.loads(reply) if reply else {"error": "no reply from sink"}
+        return _reply(sock)
 
 
 def train(host, mbps, frame_bytes, duration_s, timeout_s, max_pps=None):
@@ -237,13 +242,7 @@ def _throughput(host, duration_s, warmup_s, timeout_s):
         sock.sendall(buf)
     sock.shutdown(socket.SHUT_WR)
     sock.settimeout(timeout_s + duration_s)
-    reply = b""
-    while not reply.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        reply += chunk
-    return json.loads(reply) if reply else {"error": "no reply from sink"}
+    return _reply(sock)
 
 
 def client(host, count, duration_s, warmup_s, timeout_s, link_mbps):
