@@ -149,9 +149,25 @@ def save_figure(fig: Any, path: str | Path, dpi: int = _DPI, formats: Sequence[s
     return save_figure_all(fig, path, dpi, formats)[0]
 
 
+def plain_log_ticks(fig: Any) -> None:
+    """Log axes label ticks as plain numbers (0.5, 2, 30), not matplotlib's 2x10^0, which papers reject."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):  # matplotlib's own rule for which minor ticks get a label, printed with %g
+        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+            return f"{x:g}"
+
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_major_formatter(Plain(labelOnlyBase=False))
+                axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
+
+
 def save_figure_all(fig: Any, path: str | Path, dpi: int = _DPI, formats: Sequence[str] | None = None) -> list[Path]:
     paths = figure_paths(path, formats)
     try:
+        plain_log_ticks(fig)
         recorders = _recorders.get()
         if recorders is not None:
             recorders.append(describe(fig, paths))

@@ -239,7 +239,7 @@ def _dip_columns(result, configs: pd.DataFrame, window) -> pd.DataFrame:
 def _side_by_side_plot(table: pd.DataFrame, path: Path) -> Path:
     import numpy as np
 
-    from scission.plots import pyplot, save_figure
+    from scission.plots import figure_size, pyplot, save_figure
 
     plt = pyplot()
     columns = [(c, name) for c, name in (("predicted_s", "predicted (scission)"), ("simulated_s", "simulated"),
@@ -247,10 +247,11 @@ def _side_by_side_plot(table: pd.DataFrame, path: Path) -> Path:
                                          ("measured_s", "measured")) if c in table]
     x = np.arange(len(table))
     w = 0.8 / len(columns)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=figure_size("double", 3.4))
     for i, (c, name) in enumerate(columns):
         ax.bar(x + (i - (len(columns) - 1) / 2) * w, table[c], w, label=name)
-    ax.set_xticks(x, [f"{r.label}\n{r.config}" for r in table.itertuples()], fontsize=7)
+    # one tier's range per line, so neighbouring ids never overlap at double-column width
+    ax.set_xticks(x, [f"{r.label}\n" + r.config.replace(",", "\n") for r in table.itertuples()], fontsize=7)
     ax.set_ylabel("mean latency per request (s)")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -326,3 +326,16 @@ def test_summarise_is_the_t_interval_over_the_seeds_of_each_point(rows):
         assert (math.isnan(half) and math.isnan(r["ci95"])) or math.isclose(half, r["ci95"], rel_tol=1e-7,
                                                                               abs_tol=1e-9)
         assert r["n"] == part["mean_s"].notna().sum()
+
+
+def test_log_axes_label_ticks_as_plain_numbers_not_powers_of_ten(tmp_path):
+    from scission.plots import pyplot, save_figure
+
+    fig, ax = pyplot().subplots()
+    ax.plot([0.6, 3.0], [0.6, 3.0])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    save_figure(fig, tmp_path / "log.png")  # the one writer applies the rule, so every producer gets it
+    labels = [t.get_text() for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels() if t.get_text()]
+    assert labels and all("10^" not in s and "times" not in s and "e" not in s for s in labels), labels
+    assert {"1", "2"} <= set(labels)
