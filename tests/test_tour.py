@@ -103,6 +103,21 @@ def test_tour_without_an_engine_says_so_in_one_line_and_reports_without_the_meas
     assert "Not measured" in report.read_text()
 
 
+def test_tour_without_root_says_so_in_one_line_and_still_reports(tmp_path):
+    """As a user without root sees it: the emulator needs namespaces and tc, the rest runs."""
+    out = tmp_path / "tour"
+    code = ("import os, sys; os.geteuid = lambda: 1000; from testbed.cli import main; "
+            f"sys.exit(main(['tour', '--out', {str(out)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    about = [line for line in (result.stdout + result.stderr).splitlines()
+             if "root" in line.lower() and not line.startswith("report: ")]
+    assert len(about) == 1 and "needs root" in about[0] and "measured column" in about[0], about
+    rows, _ = _side_by_side(out / "report.html")
+    assert rows and not any(h.startswith("measured") for row in rows.values() for h in row)
+
+
 def test_tour_refuses_bad_options_in_one_line(tmp_path):
     result = _tour(tmp_path, "--requests", "0", "--no-docker", timeout=120)
     assert result.returncode == 2
