@@ -525,8 +525,11 @@ def test_excess_udp_is_dropped_at_the_link_not_pushed_back_at_the_sender(image, 
                 assert 0.8 * mbps < udp["arrival_mbps"] < 1.05 * mbps, udp
         finally:
             _stop_agents(name, ["edge", "cloud"])
-        for r in emu.probe(duration_s=2.5, count=3):
-            assert r.tcp_goodput_mbps > 0.8 * mbps, r  # ~95% on a quiet host (benchmarks/emulator_bottleneck.py)
+        # The bottleneck now drops as a real one does, so TCP's slow-start overshoot costs a loss recovery; at
+        # 100 ms that takes seconds, and a 2.5 s probe measured 70% of 25 Mbit/s on the CI host while a 6 s
+        # one measures 99% here: the window must be long against the RTT to measure the steady state.
+        for r in emu.probe(duration_s=6.0, count=3):
+            assert r.tcp_goodput_mbps > 0.8 * mbps, r
     assert _leftovers(name) == NOTHING
 
 
