@@ -278,14 +278,18 @@ def test_nodes_benchmark_at_once_only_when_their_cpus_fit_the_host_and_the_profi
     pd.testing.assert_frame_equal(frames[True], frames[False])
 
 
-def test_auto_parallel_benchmark_leaves_the_delay_lines_room(tmp_path, monkeypatch):
+def test_parallel_benchmark_is_asked_for_and_leaves_the_delay_lines_room(tmp_path, monkeypatch):
     from testbed.run import runner
+    from testbed.run.results import RunResults
 
     run = runner._Run.__new__(runner._Run)
     run.spec = _spec(tmp_path)
     run.topology = load_topology(run.spec.topology)
+    run.results = RunResults(run.spec, run.topology)
     total = sum(n.cpus for n in run.topology.nodes)
     monkeypatch.setattr(runner, "host_cpus", lambda: total + runner.HOST_RESERVE_CPUS)
+    assert not run.parallel_benchmark()  # off unless asked for: taken at once, profiles show the host
+    run.spec = run.spec.model_copy(update={"parallel_benchmark": True})
     assert run.parallel_benchmark()
     monkeypatch.setattr(runner, "host_cpus", lambda: total)
     assert not run.parallel_benchmark()

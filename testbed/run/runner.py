@@ -159,11 +159,15 @@ class _Run:
             return None
 
     def parallel_benchmark(self) -> bool:
-        """Whether the nodes can benchmark at once without measuring the host instead of the emulation."""
-        if self.spec.parallel_benchmark is not None:
-            return self.spec.parallel_benchmark
+        """Whether the nodes benchmark at once: asked for, and their CPU limits fit the host with room to spare."""
+        if not self.spec.parallel_benchmark:
+            return False
         total_cpus = sum(node.cpus for node in self.topology.nodes)
-        return len(self.topology.nodes) > 1 and total_cpus + HOST_RESERVE_CPUS <= host_cpus()
+        if total_cpus + HOST_RESERVE_CPUS > host_cpus():
+            self.results.warn(f"parallel_benchmark: the nodes' {total_cpus:g} cpus and {HOST_RESERVE_CPUS:g} for the "
+                              f"delay lines exceed the host's {host_cpus()}; benchmarking one node at a time")
+            return False
+        return len(self.topology.nodes) > 1
 
     def benchmark(self, model: str) -> None:
         nodes = self.topology.nodes
