@@ -74,8 +74,8 @@ class ExperimentSpec(Strict):
     seed: int = 0
     speed_probe_passes: int = 1  # compute-speed probe per node next to each measurement; 0 turns it off
     # Benchmark every node at once (when their CPU limits fit the host beside the delay lines). Off by
-    # default: on the 2-vCPU host the nodes' passes ran 15-37% slower together than alone although each
-    # was within its quota, so profiles taken at once describe the host's contention, not the nodes.
+    # default: the nodes share the host's vCPUs and caches, and on the 2-vCPU host a probe alone right
+    # after a joint benchmark differed from it by 0.73-1.39x, which could not be told from the host's drift.
     parallel_benchmark: bool = False
     source: Path | None = None  # the experiment file, when loaded from one
 
