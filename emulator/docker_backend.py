@@ -165,11 +165,14 @@ def pull_image(reference: str) -> None:
         _client().images.pull(reference)
 
 
-def remove_images(repository: str, keep: str) -> list[str]:
-    """Drop older content-hash tags of repository; tags still used by a container are kept (conflict)."""
+def remove_images(repository: str, keep: str, keep_newest: int = 4) -> list[str]:
+    """Drop older content-hash tags of repository beyond the ``keep_newest`` most recent; tags still used
+    by a container are kept (conflict). Keeping a few lets checkouts of different sources (worktrees, CI next
+    to a developer) build and run side by side without deleting each other's image."""
     removed = []
     with _translated(f"pruning {repository} images"):
-        for image in _client().images.list(name=repository):
+        images = sorted(_client().images.list(name=repository), key=lambda i: i.attrs.get("Created", ""), reverse=True)
+        for image in images[keep_newest:]:
             for tag in image.tags:
                 if tag != keep and tag.startswith(f"{repository}:"):
                     try:

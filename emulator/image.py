@@ -28,7 +28,8 @@ DOCKER_DIR = resources.docker_dir()
 PROJECT_FILES = ("pyproject.toml", "setup.py")
 IMAGE_REPO = "scission-node"
 BASE_IMAGE = "scission-node-base:bookworm"
-TF_REQUIREMENT = "tensorflow-cpu==2.21.0"
+# TensorFlow and the compiled runtimes a node may serve with (scission.runtimes); one pip argument list.
+TF_REQUIREMENT = "tensorflow-cpu==2.21.0 onnxruntime==1.32.0 tf2onnx==1.17.0 onnx==1.23.2 ai-edge-litert==2.3.0"
 PACKAGES = ("scission", "emulator", "testbed")
 CA_BUNDLES = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 

@@ -52,3 +52,7 @@ class MissingNetworkPair(ScissionError):
 
 class BenchmarkError(ScissionError):
     pass
+
+
+class UnknownRuntime(ScissionError):
+    """A runtime name that is not one of scission.runtimes.RUNTIMES (or auto)."""

@@ -29,7 +29,8 @@ from scission.errors import ProfileError
 from scission.files import atomic_write_bytes
 
 FORMAT_NAME = "scission-profile"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the run records the runtime it was timed in and its per-call overhead
+READABLE_VERSIONS = (1, 2)  # a version-1 profile was timed eagerly, with no per-call overhead apart
 PROFILE_SUFFIX = ".scission"
 
 BLOCK_COLUMNS = [
@@ -148,6 +149,20 @@ class ModelProfile:
     @property
     def latencies_s(self) -> list[float]:
         return [b.latency.typical_s for b in self.blocks]
+
+    @property
+    def runtime(self) -> str:
+        """The runtime the blocks were timed in (``scission.runtimes``); older profiles were timed eagerly."""
+        from scission.runtimes import LEGACY
+
+        return str(self.run.get("runtime") or LEGACY)
+
+    @property
+    def call_overhead_s(self) -> float:
+        """Cost of one call of a compiled callable, apart from its blocks' work: a tier running a block
+        range pays it once (block latencies are net of it). 0 for profiles that did not measure it."""
+        value = self.run.get("call_overhead_s")
+        return float(value) if isinstance(value, int | float) and value > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -319,9 +334,10 @@ def read_profile(folder: str | Path) -> Profile:
         raise ProfileError(f"cannot read {header_path}: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ProfileError(f"{header_path} is not a {FORMAT_NAME} file")
-    if header.get("version") != FORMAT_VERSION:
+    if header.get("version") not in READABLE_VERSIONS:
         raise ProfileError(
-            f"{header_path} has format version {header.get('version')!r}; this scission reads version {FORMAT_VERSION}"
+            f"{header_path} has format version {header.get('version')!r}; this scission reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     resource = Resource(str(header.get("tier", "")), str(header.get("name", "")))
     models = {}

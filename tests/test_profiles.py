@@ -46,7 +46,15 @@ def test_round_trip_is_lossless(tmp_path):
     assert back.metadata == metadata
     assert back.models == profile.models
     header = json.loads((folder / "profile.json").read_text())
-    assert (header["format"], header["version"]) == ("scission-profile", 1)
+    assert (header["format"], header["version"]) == ("scission-profile", 2)
+
+
+def test_version_1_profiles_still_read_as_eager_without_call_overhead(tmp_path):
+    folder = write_profile(tmp_path, Profile(Resource("edge", "old"), {"tiny": _model()}, {}))
+    header = json.loads((folder / "profile.json").read_text())
+    (folder / "profile.json").write_text(json.dumps({**header, "version": 1}))
+    model = read_profile(folder).models["tiny"]
+    assert (model.runtime, model.call_overhead_s) == ("eager", 0.0)
 
 
 def test_stats_from_samples():
