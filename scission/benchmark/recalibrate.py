@@ -1,0 +1,191 @@
+"""`scission recalibrate`: a few whole passes on this machine now, and a rescaled copy of a profile.
+
+Argument checks (profile folder, model, runtime, target folder) run before TensorFlow is imported, so
+bad input costs nothing; the passes themselves (``whole_passes``, shared with the node agent's
+``recalibrate`` op) import it lazily. The rescaling is ``scission.recalibration`` (pure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scission.errors import BenchmarkError
+
+DEFAULT_PASSES = 1  # measured: benchmarks/results/recalibration.md (one pass is within the target, more cost more)
+MAX_PASSES = 100
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "recalibrate",
+        help="rescale a profile from a few whole passes on this machine now (instead of a full benchmark)",
+        description="Run N whole passes of MODEL here, in the profile's runtime, and write a NEW profile whose "
+        "block latencies are rescaled by now / then (one factor, or one per kind of block with --per-kind). "
+        "The source profile is never changed.",
+    )
+    parser.add_argument("profile", metavar="PROFILE_DIR", help="a <tier>-<name>.scission folder")
+    parser.add_argument("--model", required=True, metavar="M", help="the model to recalibrate (must be in the profile)")
+    parser.add_argument("--passes", "-n", type=int, default=DEFAULT_PASSES, metavar="N",
+                        help=f"timed whole passes (default {DEFAULT_PASSES})")
+    parser.add_argument("--runtime", metavar="R",
+                        help="runtime to run the passes in (default: the one the profile was timed in)")
+    parser.add_argument("--out", metavar="DIR", help="folder for the new <tier>-<name>.scission "
+                        "(default: recalibrated/ beside the source; never the source itself)")
+    parser.add_argument("--per-kind", action="store_true",
+                        help="one factor per kind of block (conv, dense, memory-bound), from a pass that times "
+                        "each block as its own callable, instead of one factor from whole passes")
+    parser.add_argument("--model-file", metavar="PATH",
+                        help="the .keras file or SavedModel of a model that is not a Keras application "
+                        "(default: the file the profile records as its source)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _model_source(name: str, model_file: str | None, run: dict[str, Any]):
+    """How to build the profiled model here: an application by name, or its file."""
+    from scission.benchmark import models
+
+    if model_file is None and name in models.APPLICATIONS:
+        return models.ModelSource(name)
+    recorded = run.get("source")
+    path = model_file or (recorded if isinstance(recorded, str) and Path(recorded).exists() else None)
+    if path is None:
+        raise BenchmarkError(f"this machine cannot build model {name!r}: it is not a Keras application and the "
+                             f"profile's model file {recorded!r} is not here; give --model-file")
+    source = models.source_for_file(path)
+    return models.ModelSource(name, source.model_file, custom_objects=run.get("custom_objects"),
+                              unsafe=bool(run.get("unsafe_load")))
+
+
+def whole_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime: str,
+                 passes: int) -> tuple[Any, list[float]]:
+    """Compile all blocks as one callable in ``runtime`` (its first call is the warm-up) and time ``passes``
+    calls; the collector is off while timing, as in the benchmark."""
+    from scission.benchmark.compiled import compile_range
+
+    compiled = compile_range(blocks, runtime, example, graph)
+    samples = []
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(passes):
+            started = time.perf_counter()
+            compiled(example)
+            samples.append(time.perf_counter() - started)
+    finally:
+        if enabled:
+            gc.enable()
+    return compiled, samples
+
+
+def _block_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime: str,
+                  passes: int) -> tuple[float, list[float], str | None]:
+    """Each block its own compiled callable, chained; per block the median of ``passes`` timed passes."""
+    from scission.benchmark.compiled import compile_range
+
+    compile_s, callables, value, notes = 0.0, [], example, []
+    for block in blocks:
+        compiled = compile_range([block], runtime, value, graph)
+        compile_s += compiled.compile_s
+        if compiled.note:
+            notes.append(compiled.note)
+        callables.append(compiled)
+        value = compiled(value)
+    per_block: list[list[float]] = [[] for _ in blocks]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(passes):
+            value = example
+            for i, fn in enumerate(callables):
+                started = time.perf_counter()
+                value = fn(value)
+                per_block[i].append(time.perf_counter() - started)
+    finally:
+        if enabled:
+            gc.enable()
+    return compile_s, [float(np.median(s)) for s in per_block], "; ".join(notes) or None
+
+
+def measure(source: Any, runtime: str, passes: int, per_kind: bool):
+    """Build the model, run the passes, and say what they cost apart from build and compile."""
+    from scission.benchmark import graph as graph_mod
+    from scission import runtimes
+    from scission.benchmark import inputs, models
+    from scission.recalibration import Recalibration, block_kind
+
+    started = time.perf_counter()
+    loaded = models.load(source)
+    analysis = graph_mod.analyse(loaded.model)
+    graph = graph_mod.graph_model(loaded.model)
+    keras_input = graph.inputs[0]
+    example = inputs.synthetic_input(tuple(keras_input.shape), str(keras_input.dtype), loaded.preprocess)
+    kinds = tuple(block_kind(type(n.operation).__name__ for n in b.nodes) for b in analysis.blocks)
+    try:
+        if per_kind:
+            compile_s, block_s, note = _block_passes(analysis.blocks, graph, example, runtime, passes)
+            pass_s: list[float] = []
+            used = runtime if note is None else runtimes.FALLBACK
+        else:
+            compiled, pass_s = whole_passes(analysis.blocks, graph, example, runtime, passes)
+            compile_s, block_s, note, used = compiled.compile_s, [], compiled.note, compiled.runtime
+    except Exception as exc:  # a model that builds but cannot run here
+        raise BenchmarkError(f"model {source.name} failed to run: {models.reason(exc)}") from None
+    wall_s = time.perf_counter() - started
+    return Recalibration(runtime=used, pass_s=tuple(pass_s), cost_s=wall_s - loaded.build_s - compile_s,
+                         compile_s=compile_s, build_s=loaded.build_s, wall_s=wall_s, kinds=kinds,
+                         block_pass_s=tuple(block_s), note=note)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scission import recalibration, runtimes
+    from scission.benchmark import host
+    from scission.profiles import write_model
+
+    if not 1 <= args.passes <= MAX_PASSES:
+        raise BenchmarkError(f"--passes {args.passes} must be 1..{MAX_PASSES}")
+    if args.runtime is not None:
+        runtimes.check_runtime(args.runtime, allow_auto=False)
+    profile, model = recalibration.load_source(args.profile, args.model)
+    target = recalibration.target_dir(profile, args.out)
+    runtime = args.runtime or model.runtime
+    if args.model_file and not Path(args.model_file).exists():
+        raise BenchmarkError(f"model file {args.model_file} does not exist")
+    if args.model not in _known_applications() and not args.model_file:
+        _model_source(args.model, None, model.run)  # fails here, before TensorFlow, when nothing can build it
+    if runtime != model.runtime:
+        print(f"scission: note: {args.profile} was timed in {model.runtime}, the passes run in {runtime}: "
+              "the factor converts between the two", file=sys.stderr)
+
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras  # noqa: F401  (TensorFlow's import is start-up, not recalibration cost)
+
+    measured = measure(_model_source(args.model, args.model_file, model.run), runtime, args.passes, args.per_kind)
+    if measured.note:
+        print(f"scission: note: {measured.note}", file=sys.stderr)
+    new = recalibration.rescale(model, Path(args.profile).resolve(), measured, args.per_kind, args.passes)
+    written = write_model(target.parent, profile.resource, new,
+                          recalibration.metadata_now(profile, host.host_metadata()))
+    info = new.run["recalibrated_from"]
+    factor = (", ".join(f"{k} {v:.3f}" for k, v in sorted(info["factors"].items())) if args.per_kind
+              else f"{info['factor']:.3f}")
+    print(f"{args.model}: factor {factor} from {args.passes} pass(es) in {measured.runtime}, cost "
+          f"{measured.cost_s:.2f} s = {info['cost_passes']:.2f} whole passes (build {measured.build_s:.1f} s, "
+          f"compile {measured.compile_s:.1f} s apart) -> {written.parent}")
+    return 0
+
+
+def _known_applications() -> set[str]:
+    from scission.benchmark.models import APPLICATIONS
+
+    return set(APPLICATIONS)
