@@ -20,6 +20,7 @@ from typing import Any
 
 from scission.errors import ProfileError
 from scission.profiles import Block, LatencyStats, ModelProfile, Profile, profile_dir, read_profile
+from scission.runtimes import EAGER
 
 CONV, DENSE, MEMORY = "conv", "dense", "memory"
 KINDS = (CONV, DENSE, MEMORY)
@@ -108,9 +109,16 @@ class Recalibration:
         return statistics.median(self.pass_s) if self.pass_s else sum(self.block_pass_s)
 
 
-def whole_factor(model: ModelProfile, median_now_s: float) -> float:
-    """Now over then, for the whole model: the profile's whole-model median, else Σ block latencies."""
+def whole_factor(model: ModelProfile, median_now_s: float, runtime: str | None = None) -> float:
+    """Now over then, for the whole model: the profile's whole-model median, else Σ block latencies.
+
+    An eager profile timed its blocks in chained passes (``chained_pass_median_s``), which is what an eager
+    pass runs now (Keras's per-node steps, not ``model(x)``): the like-for-like figure when there is one.
+    """
     then = model.run.get("whole_model_median_s")
+    chained = model.run.get("chained_pass_median_s")
+    if runtime == EAGER and model.runtime == EAGER and isinstance(chained, int | float) and chained > 0:
+        then = chained
     if not isinstance(then, int | float) or then <= 0:
         then = sum(model.latencies_s) + model.call_overhead_s
     if then <= 0 or median_now_s <= 0:
@@ -155,7 +163,7 @@ def rescale(model: ModelProfile, source: Path, measured: Recalibration, per_kind
         provenance["block_pass_s"] = list(measured.block_pass_s)
         whole_now = measured.median_s if measured.pass_s else None
     else:
-        overall = whole_factor(model, measured.median_s)
+        overall = whole_factor(model, measured.median_s, measured.runtime)
         per_block = [overall] * len(model.blocks)
         provenance["factor"] = overall
         whole_now = measured.median_s

@@ -117,8 +117,8 @@ def _block_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtim
 
 def measure(source: Any, runtime: str, passes: int, per_kind: bool):
     """Build the model, run the passes, and say what they cost apart from build and compile."""
-    from scission.benchmark import graph as graph_mod
     from scission import runtimes
+    from scission.benchmark import graph as graph_mod
     from scission.benchmark import inputs, models
     from scission.recalibration import Recalibration, block_kind
 
