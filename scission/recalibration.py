@@ -91,7 +91,9 @@ class Recalibration:
     """What the passes measured, ready to rescale a model's profile.
 
     ``pass_s``: whole passes now (one compiled callable in ``runtime``). ``block_pass_s`` (per-kind mode):
-    one chained pass, each block its own callable, seconds per block. ``cost_s``: wall minus build and compile.
+    one chained pass, each block its own callable, seconds per block. ``cost_s``: wall minus build (the
+    model, its split analysis and input: what a node serving the model already holds, ``prepare_s`` of it)
+    and compile (which a live re-partition pays anyway).
     """
 
     runtime: str
@@ -100,8 +102,10 @@ class Recalibration:
     compile_s: float
     build_s: float
     wall_s: float
+    prepare_s: float = 0.0
     kinds: tuple[str, ...] = ()
     block_pass_s: tuple[float, ...] = ()
+    block_calls: bool = True  # each block was its own call (one call overhead each), not clocked inside one call
     note: str | None = None
 
     @property
@@ -126,12 +130,14 @@ def whole_factor(model: ModelProfile, median_now_s: float, runtime: str | None =
     return median_now_s / then
 
 
-def kind_factors(model: ModelProfile, kinds: Sequence[str], block_now_s: Sequence[float]) -> dict[str, float]:
-    """Per kind: Σ block times now over Σ (profiled block latency + one call overhead) of its blocks.
+def kind_factors(model: ModelProfile, kinds: Sequence[str], block_now_s: Sequence[float],
+                 block_calls: bool = True) -> dict[str, float]:
+    """Per kind: Σ block times now over Σ profiled block latencies of its blocks.
 
-    Each block was timed now as its own callable, so each carries one call overhead; the profile's
-    latencies are net of it.
+    A block timed now as its own callable carries one call overhead, of which the profile's latencies are
+    net (``block_calls``); clock readings inside one compiled call are net of it already.
     """
+    overhead = model.call_overhead_s if block_calls else 0.0
     if not (len(kinds) == len(block_now_s) == len(model.blocks)):
         raise ProfileError(f"model {model.model}: {len(model.blocks)} blocks in the profile, "
                            f"{len(block_now_s)} timed now: the model built here is not the one profiled")
@@ -139,7 +145,7 @@ def kind_factors(model: ModelProfile, kinds: Sequence[str], block_now_s: Sequenc
     then: dict[str, float] = {}
     for kind, block, t in zip(kinds, model.blocks, block_now_s, strict=True):
         now[kind] = now.get(kind, 0.0) + t
-        then[kind] = then.get(kind, 0.0) + block.latency.typical_s + model.call_overhead_s
+        then[kind] = then.get(kind, 0.0) + block.latency.typical_s + overhead
     return {k: now[k] / then[k] for k in now if then[k] > 0}
 
 
@@ -150,17 +156,19 @@ def rescale(model: ModelProfile, source: Path, measured: Recalibration, per_kind
     provenance: dict[str, Any] = {
         "profile": str(source), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "passes": passes,
         "cost_s": measured.cost_s, "runtime": measured.runtime, "compile_s": measured.compile_s,
-        "build_s": measured.build_s, "wall_s": measured.wall_s, "pass_s": list(measured.pass_s),
+        "build_s": measured.build_s, "prepare_s": measured.prepare_s, "wall_s": measured.wall_s, "pass_s": list(measured.pass_s),
         "from_runtime": model.runtime, "source_whole_model_median_s": run.get("whole_model_median_s"),
     }
     if per_kind:
-        factors = kind_factors(model, measured.kinds, measured.block_pass_s)
+        factors = kind_factors(model, measured.kinds, measured.block_pass_s, measured.block_calls)
         total_now = sum(measured.block_pass_s)
-        overall = total_now / (sum(model.latencies_s) + len(model.blocks) * model.call_overhead_s)
+        calls = len(model.blocks) if measured.block_calls else 0
+        overall = total_now / (sum(model.latencies_s) + calls * model.call_overhead_s)
         per_block = [factors[k] for k in measured.kinds]
         provenance["factors"] = factors
         provenance["kinds"] = list(measured.kinds)
         provenance["block_pass_s"] = list(measured.block_pass_s)
+        provenance["block_timing"] = "one call per block" if measured.block_calls else "clocks inside one call"
         whole_now = measured.median_s if measured.pass_s else None
     else:
         overall = whole_factor(model, measured.median_s, measured.runtime)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from scission.benchmark import host
 from scission.errors import BenchmarkError
 
 DEFAULT_PASSES = 1  # measured: benchmarks/results/recalibration.md (one pass is within the target, more cost more)
@@ -86,6 +87,36 @@ def whole_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime
     return compiled, samples
 
 
+def _stamped_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray,
+                    passes: int) -> tuple[float, list[float]] | None:
+    """tf-function: one compiled call per pass with a clock reading between blocks, as the compiled benchmark
+    times blocks (net of the per-call overhead); None where that benchmark is not in this checkout."""
+    try:
+        from scission.benchmark.compiled_timing import _instrumented_chain
+    except ImportError:
+        return None
+    import tensorflow as tf
+
+    fn = _instrumented_chain(blocks, graph, example)
+    x = tf.convert_to_tensor(example)
+    started = time.perf_counter()
+    fn(x)
+    compile_s = time.perf_counter() - started
+    per_block: list[list[float]] = [[] for _ in blocks]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(passes):
+            _, stamps = fn(x)
+            stamps = stamps.numpy()
+            for i in range(len(blocks)):
+                per_block[i].append(float(stamps[i + 1] - stamps[i]))
+    finally:
+        if enabled:
+            gc.enable()
+    return compile_s, [float(np.median(s)) for s in per_block]
+
+
 def _block_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime: str,
                   passes: int) -> tuple[float, list[float], str | None]:
     """Each block its own compiled callable, chained; per block the median of ``passes`` timed passes."""
@@ -129,10 +160,16 @@ def measure(source: Any, runtime: str, passes: int, per_kind: bool):
     keras_input = graph.inputs[0]
     example = inputs.synthetic_input(tuple(keras_input.shape), str(keras_input.dtype), loaded.preprocess)
     kinds = tuple(block_kind(type(n.operation).__name__ for n in b.nodes) for b in analysis.blocks)
+    prepare_s = time.perf_counter() - started - loaded.build_s  # split analysis + input: a serving node has them
     try:
-        if per_kind:
+        stamped = (_stamped_passes(analysis.blocks, graph, example, passes)
+                   if per_kind and runtime == runtimes.TF_FUNCTION else None)
+        block_calls = per_kind and stamped is None
+        if stamped is not None:
+            (compile_s, block_s), pass_s, note, used = stamped, [], None, runtime
+        elif per_kind:
             compile_s, block_s, note = _block_passes(analysis.blocks, graph, example, runtime, passes)
-            pass_s: list[float] = []
+            pass_s = []
             used = runtime if note is None else runtimes.FALLBACK
         else:
             compiled, pass_s = whole_passes(analysis.blocks, graph, example, runtime, passes)
@@ -140,14 +177,14 @@ def measure(source: Any, runtime: str, passes: int, per_kind: bool):
     except Exception as exc:  # a model that builds but cannot run here
         raise BenchmarkError(f"model {source.name} failed to run: {models.reason(exc)}") from None
     wall_s = time.perf_counter() - started
-    return Recalibration(runtime=used, pass_s=tuple(pass_s), cost_s=wall_s - loaded.build_s - compile_s,
-                         compile_s=compile_s, build_s=loaded.build_s, wall_s=wall_s, kinds=kinds,
-                         block_pass_s=tuple(block_s), note=note)
+    return Recalibration(runtime=used, pass_s=tuple(pass_s),
+                         cost_s=wall_s - loaded.build_s - prepare_s - compile_s, compile_s=compile_s,
+                         build_s=loaded.build_s, prepare_s=prepare_s, wall_s=wall_s, kinds=kinds,
+                         block_pass_s=tuple(block_s), block_calls=block_calls, note=note)
 
 
 def run(args: argparse.Namespace) -> int:
     from scission import recalibration, runtimes
-    from scission.benchmark import host
     from scission.profiles import write_model
 
     if not 1 <= args.passes <= MAX_PASSES:
@@ -170,10 +207,17 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras  # noqa: F401  (TensorFlow's import is start-up, not recalibration cost)
 
+    if runtime != runtimes.EAGER:  # as the compiled benchmark runs: threads from the CPU quota, set before any op
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(_threads())
+
     measured = measure(_model_source(args.model, args.model_file, model.run), runtime, args.passes, args.per_kind)
     if measured.note:
         print(f"scission: note: {measured.note}", file=sys.stderr)
     new = recalibration.rescale(model, Path(args.profile).resolve(), measured, args.per_kind, args.passes)
+    if runtime != runtimes.EAGER:
+        new.run["recalibrated_from"]["threads"] = _threads()
     written = write_model(target.parent, profile.resource, new,
                           recalibration.metadata_now(profile, host.host_metadata()))
     info = new.run["recalibrated_from"]
@@ -183,6 +227,15 @@ def run(args: argparse.Namespace) -> int:
           f"{measured.cost_s:.2f} s = {info['cost_passes']:.2f} whole passes (build {measured.build_s:.1f} s, "
           f"compile {measured.compile_s:.1f} s apart) -> {written.parent}")
     return 0
+
+
+def _threads() -> int:
+    """Intra-op threads for this resource: ceil of the CPU quota, else the CPU count (the benchmark's rule)."""
+    import math
+    import os
+
+    limit = host.cpu_limit_cores()
+    return max(1, math.ceil(limit)) if limit else (os.cpu_count() or 1)
 
 
 def _known_applications() -> set[str]:
