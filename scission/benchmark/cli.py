@@ -132,7 +132,7 @@ def _describe(summary: dict[str, Any]) -> str:
         compiled = (f", compile {summary['compile_s']:.1f} s (+ blocks {sum(summary['blocks_compile_s']):.1f} s), "
                     f"call overhead {summary['call_overhead_s'] * 1000:.2f} ms")
     return (
-        f"{summary['model']} [{runtime}]: {len(summary['blocks'])} blocks, whole model "
+        f"{summary['model']}: {len(summary['blocks'])} blocks in {runtime}, whole model "
         f"{summary['whole_model_median_s'] * 1000:.1f} ms (median of {len(summary.get('whole_model_samples_s', [])) or summary['repeats']}), "
         f"Σ blocks / whole {_ratio(summary)}, chained error {summary['chained_max_abs_error']:.2g}, "
         f"overhead {summary['overhead_ratio']:.2f} x R{compiled}, "

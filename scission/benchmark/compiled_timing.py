@@ -153,9 +153,10 @@ def _instrumented_chain(blocks: Sequence[BlockSpec], graph: Any, example: np.nda
         stamps = [stamp]
         value = x
         for runner in runners:
+            # Every op of the block (its variable reads too) waits for the stamp before it: without this
+            # the graph reads all weights before the first stamp, which counted as call overhead.
             with tf.control_dependencies([stamp]):
-                value = tf.identity(value)
-            value = runner(value)
+                value = runner(tf.identity(value))
             with tf.control_dependencies([value]):
                 stamp = tf.timestamp()
             stamps.append(stamp)
@@ -197,48 +198,17 @@ def _measure(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, repeats: in
     clock = time.perf_counter
     runtime = choice.runtime
     notes = list(choice.notes)
-    blocks_compile_s = []
-    for block, example in zip(blocks, _block_examples(blocks, x), strict=True):
-        compiled = compile_range([block], runtime, example, graph, threads)
-        blocks_compile_s.append(compiled.compile_s)
-        if compiled.note:
-            notes.append(compiled.note)
+    compiled_blocks = [compile_range([block], runtime, example, graph, threads)
+                       for block, example in zip(blocks, _block_examples(blocks, x), strict=True)]
+    blocks_compile_s = [c.compile_s for c in compiled_blocks]
+    notes.extend(c.note for c in compiled_blocks if c.note)
     total = repeats + 1
     if progress:
         progress(1, total)
 
-    if runtime == runtimes.TF_FUNCTION:
-        import tensorflow as tf
-
-        started = clock()
-        instrumented = _instrumented_chain(blocks, graph, x)
-        instrumented(tf.convert_to_tensor(x))
-        timing_compile_s = clock() - started
-        method = "one compiled call per pass with in-graph clock readings between blocks"
-
-        def chained_pass() -> tuple[Any, list[float], float]:
-            begin = clock()
-            out, stamps = instrumented(tf.convert_to_tensor(x))
-            out = out.numpy()
-            wall = clock() - begin
-            stamps = stamps.numpy()
-            return out, list(np.diff(stamps)), wall - float(stamps[-1] - stamps[0])
-    else:
-        timing_compile_s = 0.0
-        method = "one compiled call per block, chained with numpy; call overhead from a trivial callable"
-        fns = []
-        for block, example in zip(blocks, _block_examples(blocks, x), strict=True):
-            fns.append(compile_range([block], runtime, example, graph, threads))
-        overhead = _trivial_overhead(x, runtime, threads)
-
-        def chained_pass() -> tuple[Any, list[float], float]:
-            value = x
-            times = []
-            for fn in fns:
-                begin = clock()
-                value = fn(value)
-                times.append(max(clock() - begin - overhead, 0.0))
-            return value, times, overhead
+    chained = chained_pass_fn(blocks, x, graph, runtime, threads, compiled_blocks)
+    del compiled_blocks
+    timing_compile_s, method, chained_pass = chained.compile_s, chained.method, chained.run
 
     whole: list[float] = []
     per_block: list[list[float]] = [[] for _ in blocks]
@@ -276,8 +246,70 @@ def _measure(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, repeats: in
     )
 
 
-def _trivial_overhead(x: np.ndarray, runtime: str, threads: int, calls: int = 20) -> float:
-    """Median call time of an identity-like callable of the model's input size in ``runtime``."""
+@dataclass
+class ChainedPass:
+    """A timed pass through every block: returns (output, net block times, call overhead) per call."""
+
+    run: Callable[[], tuple[np.ndarray, list[float], float]]
+    compile_s: float
+    method: str
+
+
+def chained_pass_fn(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, runtime: str,
+                    threads: int, compiled_blocks: Sequence[Any] | None = None) -> ChainedPass:
+    """How blocks are timed in ``runtime`` (see the module docstring); compiled and called once here.
+    ``compiled_blocks`` (one CompiledRange per block) saves compiling them again where the blocks are
+    timed one call each."""
+    from scission.benchmark.compiled import compile_range
+
+    clock = time.perf_counter
+    started = clock()
+    if runtime == runtimes.TF_FUNCTION:
+        import tensorflow as tf
+
+        instrumented = _instrumented_chain(blocks, graph, x)
+        instrumented(tf.convert_to_tensor(x))
+        trivial = _trivial(x, runtime, threads)
+        nodes = np.array([max(len(b.nodes), 1) for b in blocks], dtype="float64")
+        shares = nodes / nodes.sum()
+
+        def run() -> tuple[np.ndarray, list[float], float]:
+            begin = clock()
+            trivial(x)
+            fixed = clock() - begin
+            begin = clock()
+            out, stamps = instrumented(tf.convert_to_tensor(x))
+            out = out.numpy()
+            wall = clock() - begin
+            stamps = stamps.numpy()
+            # Outside the clock readings beyond a trivial call's cost: per-op set-up and tear-down of the
+            # graph's executor, which a range pays for its own ops; shared out by node count.
+            excess = max(wall - float(stamps[-1] - stamps[0]) - fixed, 0.0)
+            return out, [float(d) for d in np.diff(stamps) + excess * shares], fixed
+
+        return ChainedPass(run, clock() - started,
+                           "one compiled call per pass with in-graph clock readings between blocks; call overhead "
+                           "= a trivial callable's call in the same pass, the rest outside the readings shared "
+                           "out by node count")
+    fns = list(compiled_blocks) if compiled_blocks else [
+        compile_range([b], runtime, e, graph, threads) for b, e in zip(blocks, _block_examples(blocks, x), strict=True)]
+    overhead = _trivial_overhead(x, runtime, threads)
+
+    def run_blocks() -> tuple[np.ndarray, list[float], float]:
+        value = x
+        times = []
+        for fn in fns:
+            begin = clock()
+            value = fn(value)
+            times.append(max(clock() - begin - overhead, 0.0))
+        return value, times, overhead
+
+    return ChainedPass(run_blocks, clock() - started,
+                       "one compiled call per block, chained with numpy; call overhead from a trivial callable")
+
+
+def _trivial(x: np.ndarray, runtime: str, threads: int) -> Any:
+    """An identity-like callable of the model's input size in ``runtime``: its call is the per-call overhead."""
     import keras
 
     from scission.benchmark.compiled import compile_range
@@ -285,7 +317,12 @@ def _trivial_overhead(x: np.ndarray, runtime: str, threads: int, calls: int = 20
 
     inp = keras.Input(x.shape[1:], dtype=str(x.dtype))
     trivial = keras.Model(inp, keras.layers.Activation("linear")(inp))
-    fn = compile_range(analyse(trivial).blocks, runtime, x, graph_model(trivial), threads)
+    return compile_range(analyse(trivial).blocks, runtime, x, graph_model(trivial), threads)
+
+
+def _trivial_overhead(x: np.ndarray, runtime: str, threads: int, calls: int = 20) -> float:
+    """Median call time of ``_trivial`` (after its first call)."""
+    fn = _trivial(x, runtime, threads)
     samples = []
     for _ in range(calls):
         begin = time.perf_counter()
