@@ -8,17 +8,20 @@ conversion, more for big tensors), so mobilenetv2's 75 blocks called one by one 
 ±10% range predictions both ways (-30% .. +59%) and cost 3 x R passes.
 
 Instead, for ``tf-function`` each timed pass is ONE compiled call of the chained blocks with a
-``tf.timestamp`` op between blocks, pinned by control dependencies (the stamp runs after block i's
-output exists, block i+1 starts after the stamp). A cut lets exactly one tensor cross, so nothing of
-block i+1 could overlap block i anyway: the stamps only read the clock where the graph already
-serialises. So per pass:
+``tf.timestamp`` op between blocks, pinned by control dependencies (every op of block i+1, its
+variable reads too, waits for the stamp after block i's output). A cut lets exactly one tensor cross,
+so nothing of block i+1 could overlap block i anyway: the stamps read the clock where the graph
+already serialises. Right before each pass a trivial callable of the model's input size (an identity
+layer, compiled in the same runtime) is called and timed. So per pass:
 
-- block i's latency = stamp[i+1] - stamp[i]: the block's work inside a compiled callable, net of any
-  per-call cost by construction;
-- the per-call overhead c = call wall time - (stamp[n] - stamp[0]): dispatch and the numpy conversion
-  of the input and output, measured in every pass (R samples), not fitted;
+- the per-call overhead c = the trivial call: dispatch plus numpy -> tensor -> numpy, what any range's
+  call pays once. Taking c from the big pass itself (wall - span of the readings) gave 3.1 ms for
+  mobilenetv2's full graph against 1.1 ms for the trivial call, and over-predicted one-block ranges by
+  up to +144%: the rest grows with the graph (executor set-up and tear-down of its ops);
+- block i's latency = stamp[i+1] - stamp[i] plus its share, by node count, of that rest (the call's
+  wall time - span - c): net of c, and Σ blocks + c is the pass's own call;
 - a range i..j compiled as one then costs Σ block latencies + c, which ``benchmarks/compiled_blocks.py``
-  checks against ranges compiled and timed as one callable.
+  checks against ranges compiled and timed as one callable (means, as the search adds them).
 
 The whole model (its own compiled callable, the profile's reference) is timed ceil(R/4) times,
 interleaved with the passes so host noise falls on both. The cost is then about R + R/4 passes.
@@ -102,7 +105,8 @@ class CompiledMeasurement:
 
     @property
     def call_overhead_s(self) -> float:
-        return statistics.median(self.call_overhead_samples_s) if self.call_overhead_samples_s else 0.0
+        """The mean, as block latencies are added up as means (``LatencyStats.typical_s``)."""
+        return statistics.fmean(self.call_overhead_samples_s) if self.call_overhead_samples_s else 0.0
 
 
 def _local_choose(blocks: Sequence[BlockSpec], example: np.ndarray, graph: Any, threads: int,
