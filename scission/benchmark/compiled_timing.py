@@ -55,11 +55,10 @@ MATCH_TOLERANCE = 1e-4  # of max |eager output|: a runtime whose output differs 
 
 
 def host_threads() -> int:
-    """Intra-op threads for this resource: ceil of the CPU quota, else the CPU count."""
-    from scission.benchmark.host import cpu_limit_cores
+    """Intra-op threads for this resource: ceil of the CPU quota, else the CPU count (one rule, in compiled)."""
+    from scission.benchmark.compiled import default_threads
 
-    limit = cpu_limit_cores()
-    return max(1, math.ceil(limit)) if limit else (os.cpu_count() or 1)
+    return default_threads()
 
 
 @dataclass
@@ -109,41 +108,45 @@ class CompiledMeasurement:
         return statistics.fmean(self.call_overhead_samples_s) if self.call_overhead_samples_s else 0.0
 
 
-def _local_choose(blocks: Sequence[BlockSpec], example: np.ndarray, graph: Any, threads: int,
-                  candidates: Sequence[str], passes: int) -> Choice:
-    """Until ``compiled.choose_runtime`` exists: compile the first candidate (tf-function under auto)."""
-    from scission.benchmark.compiled import compile_range
+def choose(blocks: Sequence[BlockSpec], example: np.ndarray, graph: Any, threads: int, requested: str,
+           passes: int = 3) -> Choice:
+    """The runtime to time in: ``compiled.choose_runtime`` among the compiled ones under ``auto``; a runtime
+    named alone is compiled and checked against eager the same way, with no rivals measured."""
+    from scission.benchmark.compiled import choose_runtime
+
+    if requested != runtimes.AUTO:
+        return _named(blocks, example, graph, threads, requested, passes)
+    picked = choose_runtime(blocks, example, graph, threads, list(runtimes.COMPILED), passes)
+    table = {name: {k: v for k, v in row.items() if k != "samples_s"} | {"samples_s": list(row.get("samples_s", []))}
+             for name, row in picked.table.items()}
+    notes = [row["note"] for row in picked.table.values() if row.get("note")]
+    if picked.compiled.note:
+        notes.append(picked.compiled.note)
+    return Choice(picked.runtime, picked.compiled, table, picked.select_s, notes)
+
+
+def _named(blocks: Sequence[BlockSpec], example: np.ndarray, graph: Any, threads: int, requested: str,
+           passes: int) -> Choice:
+    """One runtime, asked for by name: compiled (falling back to tf-function with a note when it cannot
+    convert), checked against one eager call and timed ``passes`` times; no rival is measured."""
+    from scission.benchmark.compiled import BUILDERS, compile_range, output_error
 
     started = time.perf_counter()
-    wanted = candidates[0] if len(candidates) == 1 else runtimes.FALLBACK
-    whole = compile_range(blocks, wanted, example, graph, threads)
+    reference = np.asarray(BUILDERS[runtimes.EAGER](blocks, graph, example, threads)(example)).astype(np.float64)
+    compiled = compile_range(blocks, requested, example, graph, threads)
+    error, ok = output_error(compiled(example), reference)
     samples = []
     for _ in range(passes):
         begin = time.perf_counter()
-        whole(example)
+        compiled(example)
         samples.append(time.perf_counter() - begin)
-    table = {whole.runtime: {"whole_median_s": statistics.median(samples) if samples else None,
-                             "compile_s": whole.compile_s, "max_abs_error": None, "matches": None,
-                             "note": whole.note}}
-    return Choice(whole.runtime, whole, table, time.perf_counter() - started - whole.compile_s,
-                  [whole.note] if whole.note else [])
-
-
-def choose(blocks: Sequence[BlockSpec], example: np.ndarray, graph: Any, threads: int, requested: str,
-           passes: int = 3) -> Choice:
-    """The runtime to time in: measured among the compiled ones under ``auto``, else the one asked for."""
-    candidates = list(runtimes.COMPILED) if requested == runtimes.AUTO else [requested]
-    try:
-        from scission.benchmark.compiled import choose_runtime  # the runtimes helper's measurement
-    except ImportError:
-        return _local_choose(blocks, example, graph, threads, candidates, passes)
-    return _adapt(choose_runtime(blocks, example, graph, threads, candidates, passes))
-
-
-def _adapt(result: Any) -> Choice:
-    if isinstance(result, Choice):
-        return result
-    raise TypeError(f"unexpected choose_runtime result {type(result).__name__}")
+    table = {compiled.runtime: {"whole_median_s": statistics.median(samples) if samples else None,
+                                "compile_s": compiled.compile_s, "max_abs_error": error, "matches": ok,
+                                "note": compiled.note, "samples_s": samples}}
+    notes = [compiled.note] if compiled.note else []
+    if not ok:
+        notes.append(f"{compiled.runtime} output differs from eager by {error:.3g}; timed anyway (asked for by name)")
+    return Choice(compiled.runtime, compiled, table, time.perf_counter() - started - compiled.compile_s, notes)
 
 
 def _instrumented_chain(blocks: Sequence[BlockSpec], graph: Any, example: np.ndarray) -> Callable[[Any], Any]:
