@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from scission.benchmark import host
 from scission.errors import BenchmarkError
 
 DEFAULT_PASSES = 1  # measured: benchmarks/results/recalibration.md (one pass is within the target, more cost more)
@@ -185,6 +184,7 @@ def measure(source: Any, runtime: str, passes: int, per_kind: bool):
 
 def run(args: argparse.Namespace) -> int:
     from scission import recalibration, runtimes
+    from scission.benchmark import host
     from scission.profiles import write_model
 
     if not 1 <= args.passes <= MAX_PASSES:
@@ -207,17 +207,19 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras  # noqa: F401  (TensorFlow's import is start-up, not recalibration cost)
 
+    from scission.benchmark.compiled import default_threads
+
     if runtime != runtimes.EAGER:  # as the compiled benchmark runs: threads from the CPU quota, set before any op
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(_threads())
+        tf.config.threading.set_intra_op_parallelism_threads(default_threads())
 
     measured = measure(_model_source(args.model, args.model_file, model.run), runtime, args.passes, args.per_kind)
     if measured.note:
         print(f"scission: note: {measured.note}", file=sys.stderr)
     new = recalibration.rescale(model, Path(args.profile).resolve(), measured, args.per_kind, args.passes)
     if runtime != runtimes.EAGER:
-        new.run["recalibrated_from"]["threads"] = _threads()
+        new.run["recalibrated_from"]["threads"] = default_threads()
     written = write_model(target.parent, profile.resource, new,
                           recalibration.metadata_now(profile, host.host_metadata()))
     info = new.run["recalibrated_from"]
@@ -227,15 +229,6 @@ def run(args: argparse.Namespace) -> int:
           f"{measured.cost_s:.2f} s = {info['cost_passes']:.2f} whole passes (build {measured.build_s:.1f} s, "
           f"compile {measured.compile_s:.1f} s apart) -> {written.parent}")
     return 0
-
-
-def _threads() -> int:
-    """Intra-op threads for this resource: ceil of the CPU quota, else the CPU count (the benchmark's rule)."""
-    import math
-    import os
-
-    limit = host.cpu_limit_cores()
-    return max(1, math.ceil(limit)) if limit else (os.cpu_count() or 1)
 
 
 def _known_applications() -> set[str]:
