@@ -50,7 +50,7 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
     model_file = folder / "tiny.keras"
     keras.Model(inputs, outputs).save(model_file)
     done = _scission("benchmark", "--tier", "edge", "--name", "here", "--model-file", str(model_file),
-                     "--repeats", "3", "--out", str(folder / "profiles"))
+                     "--repeats", "3", "--runtime", "tf-function", "--out", str(folder / "profiles"))
     assert done.returncode == 0, done.stderr
     return model_file, folder / "profiles" / "edge-here.scission"
 
@@ -76,9 +76,9 @@ def test_recalibrate_writes_a_new_profile_with_every_block_rescaled(tiny, tmp_pa
     assert Path(info["profile"]) == source.resolve()
     assert info["passes"] == 2 and len(info["pass_s"]) == 2 and info["cost_s"] > 0 and info["date"]
     factor = info["factor"]
-    # an eager profile is compared like for like: its chained pass is what an eager pass runs now
-    assert old.runtime == "eager"
-    assert factor == pytest.approx(new.run["whole_model_median_s"] / old.run["chained_pass_median_s"])
+    assert old.runtime == new.runtime == info["runtime"] == "tf-function"  # the passes ran in the profile's runtime
+    assert factor == pytest.approx(new.run["whole_model_median_s"] / old.run["whole_model_median_s"])
+    assert new.call_overhead_s == pytest.approx(old.call_overhead_s * factor)
     for a, b in zip(old.blocks, new.blocks, strict=True):
         assert b.latency.mean_s == pytest.approx(a.latency.mean_s * factor)
         assert b.latency.samples_s == pytest.approx([s * factor for s in a.latency.samples_s])
@@ -94,6 +94,7 @@ def test_per_kind_factors_apply_to_the_blocks_of_their_kind(tiny, tmp_path):
     old, new = read_profile(source).models["tiny"], read_profile(target).models["tiny"]
     info = new.run["recalibrated_from"]
     assert info["kinds"] == [CONV, MEMORY, MEMORY, MEMORY, DENSE, DENSE]
+    assert info["block_timing"] == "clocks inside one call"  # tf-function: as the compiled benchmark times blocks
     for kind, a, b in zip(info["kinds"], old.blocks, new.blocks, strict=True):
         assert b.latency.mean_s == pytest.approx(a.latency.mean_s * info["factors"][kind])
 
@@ -133,6 +134,15 @@ def test_block_kinds_follow_the_layer_types():
     assert block_kind(["DepthwiseConv2D"]) == CONV
     assert block_kind(["GlobalAveragePooling2D", "Dense"]) == DENSE
     assert block_kind(["BatchNormalization", "Add", "ReLU"]) == MEMORY
+
+
+def test_an_eager_profile_is_rescaled_like_for_like():
+    """Eager passes now run Keras's per-node steps, which the eager benchmark timed as its chained pass."""
+    blocks = (Block(0, 0, 0, 8, LatencyStats.from_samples([0.1])),)
+    model = ModelProfile("m", blocks, run={"whole_model_median_s": 0.2, "chained_pass_median_s": 0.1})
+    measured = Recalibration("eager", (0.3,), 0.3, 0.0, 0.0, 0.3)
+    assert rescale(model, Path("/p"), measured, per_kind=False, passes=1).run["recalibrated_from"]["factor"] == \
+        pytest.approx(3.0)
 
 
 @settings(max_examples=50, deadline=None)
