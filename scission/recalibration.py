@@ -105,6 +105,8 @@ class Recalibration:
     prepare_s: float = 0.0
     kinds: tuple[str, ...] = ()
     block_pass_s: tuple[float, ...] = ()
+    passes: int = 0  # timed passes (whole, or of the blocks apart)
+    passes: int = 0  # timed passes (whole, or of the blocks apart)
     block_calls: bool = True  # each block was its own call (one call overhead each), not clocked inside one call
     note: str | None = None
 

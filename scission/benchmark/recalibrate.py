@@ -19,7 +19,12 @@ import numpy as np
 
 from scission.errors import BenchmarkError
 
-DEFAULT_PASSES = 1  # measured: benchmarks/results/recalibration.md (one pass is within the target, more cost more)
+# Default: passes until they span MIN_WINDOW_S, at least one. Under a CFS quota a pass shorter than a few
+# scheduling periods (100 ms) lands anywhere between a burst on fresh quota and a throttled stall: one
+# 94 ms mobilenetv2 pass at 0.5 CPU read 2.45x the profile where a full re-benchmark read 1.93x, and the
+# median of three 1.97x (benchmarks/results/recalibration.md). A pass that long alone is enough.
+MIN_WINDOW_S = 0.3
+AUTO_MAX_PASSES = 10
 MAX_PASSES = 100
 
 
@@ -33,8 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("profile", metavar="PROFILE_DIR", help="a <tier>-<name>.scission folder")
     parser.add_argument("--model", required=True, metavar="M", help="the model to recalibrate (must be in the profile)")
-    parser.add_argument("--passes", "-n", type=int, default=DEFAULT_PASSES, metavar="N",
-                        help=f"timed whole passes (default {DEFAULT_PASSES})")
+    parser.add_argument("--passes", "-n", type=int, default=None, metavar="N",
+                        help=f"timed whole passes (default: as many as span {MIN_WINDOW_S:g} s, at least one, at "
+                        f"most {AUTO_MAX_PASSES}: one for a model whose pass is that long)")
     parser.add_argument("--runtime", metavar="R",
                         help="runtime to run the passes in (default: the one the profile was timed in)")
     parser.add_argument("--out", metavar="DIR", help="folder for the new <tier>-<name>.scission "
@@ -66,17 +72,17 @@ def _model_source(name: str, model_file: str | None, run: dict[str, Any]):
 
 
 def whole_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime: str,
-                 passes: int) -> tuple[Any, list[float]]:
+                 passes: int | None) -> tuple[Any, list[float]]:
     """Compile all blocks as one callable in ``runtime`` (its first call is the warm-up) and time ``passes``
-    calls; the collector is off while timing, as in the benchmark."""
+    calls (None: until they span MIN_WINDOW_S); the collector is off while timing, as in the benchmark."""
     from scission.benchmark.compiled import compile_range
 
     compiled = compile_range(blocks, runtime, example, graph)
-    samples = []
+    samples: list[float] = []
     enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(passes):
+        while _more(samples, passes):
             started = time.perf_counter()
             compiled(example)
             samples.append(time.perf_counter() - started)
@@ -86,8 +92,15 @@ def whole_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime
     return compiled, samples
 
 
+def _more(pass_s: Sequence[float], passes: int | None) -> bool:
+    """Another pass? ``passes`` of them, or (None) until they span MIN_WINDOW_S, at least one."""
+    if passes is not None:
+        return len(pass_s) < passes
+    return not pass_s or (sum(pass_s) < MIN_WINDOW_S and len(pass_s) < AUTO_MAX_PASSES)
+
+
 def _stamped_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray,
-                    passes: int) -> tuple[float, list[float]] | None:
+                    passes: int | None) -> tuple[float, list[float], int] | None:
     """tf-function: one compiled call per pass with a clock reading between blocks, as the compiled benchmark
     times blocks (net of the per-call overhead); None where that benchmark is not in this checkout."""
     try:
@@ -104,20 +117,23 @@ def _stamped_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray,
     per_block: list[list[float]] = [[] for _ in blocks]
     enabled = gc.isenabled()
     gc.disable()
+    totals: list[float] = []
     try:
-        for _ in range(passes):
+        while _more(totals, passes):
+            started = time.perf_counter()
             _, stamps = fn(x)
+            totals.append(time.perf_counter() - started)
             stamps = stamps.numpy()
             for i in range(len(blocks)):
                 per_block[i].append(float(stamps[i + 1] - stamps[i]))
     finally:
         if enabled:
             gc.enable()
-    return compile_s, [float(np.median(s)) for s in per_block]
+    return compile_s, [float(np.median(s)) for s in per_block], len(totals)
 
 
 def _block_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtime: str,
-                  passes: int) -> tuple[float, list[float], str | None]:
+                  passes: int | None) -> tuple[float, list[float], str | None, int]:
     """Each block its own compiled callable, chained; per block the median of ``passes`` timed passes."""
     from scission.benchmark.compiled import compile_range
 
@@ -132,20 +148,23 @@ def _block_passes(blocks: Sequence[Any], graph: Any, example: np.ndarray, runtim
     per_block: list[list[float]] = [[] for _ in blocks]
     enabled = gc.isenabled()
     gc.disable()
+    totals: list[float] = []
     try:
-        for _ in range(passes):
+        while _more(totals, passes):
             value = example
+            totals.append(0.0)
             for i, fn in enumerate(callables):
                 started = time.perf_counter()
                 value = fn(value)
                 per_block[i].append(time.perf_counter() - started)
+                totals[-1] += per_block[i][-1]
     finally:
         if enabled:
             gc.enable()
-    return compile_s, [float(np.median(s)) for s in per_block], "; ".join(notes) or None
+    return compile_s, [float(np.median(s)) for s in per_block], "; ".join(notes) or None, len(totals)
 
 
-def measure(source: Any, runtime: str, passes: int, per_kind: bool):
+def measure(source: Any, runtime: str, passes: int | None, per_kind: bool):
     """Build the model, run the passes, and say what they cost apart from build and compile."""
     from scission import runtimes
     from scission.benchmark import graph as graph_mod
@@ -165,21 +184,21 @@ def measure(source: Any, runtime: str, passes: int, per_kind: bool):
                    if per_kind and runtime == runtimes.TF_FUNCTION else None)
         block_calls = per_kind and stamped is None
         if stamped is not None:
-            (compile_s, block_s), pass_s, note, used = stamped, [], None, runtime
+            (compile_s, block_s, count), pass_s, note, used = stamped, [], None, runtime
         elif per_kind:
-            compile_s, block_s, note = _block_passes(analysis.blocks, graph, example, runtime, passes)
+            compile_s, block_s, note, count = _block_passes(analysis.blocks, graph, example, runtime, passes)
             pass_s = []
             used = runtime if note is None else runtimes.FALLBACK
         else:
             compiled, pass_s = whole_passes(analysis.blocks, graph, example, runtime, passes)
-            compile_s, block_s, note, used = compiled.compile_s, [], compiled.note, compiled.runtime
+            compile_s, block_s, note, used, count = compiled.compile_s, [], compiled.note, compiled.runtime, len(pass_s)
     except Exception as exc:  # a model that builds but cannot run here
         raise BenchmarkError(f"model {source.name} failed to run: {models.reason(exc)}") from None
     wall_s = time.perf_counter() - started
     return Recalibration(runtime=used, pass_s=tuple(pass_s),
                          cost_s=wall_s - loaded.build_s - prepare_s - compile_s, compile_s=compile_s,
                          build_s=loaded.build_s, prepare_s=prepare_s, wall_s=wall_s, kinds=kinds,
-                         block_pass_s=tuple(block_s), block_calls=block_calls, note=note)
+                         block_pass_s=tuple(block_s), block_calls=block_calls, note=note, passes=count)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     from scission.benchmark import host
     from scission.profiles import write_model
 
-    if not 1 <= args.passes <= MAX_PASSES:
+    if args.passes is not None and not 1 <= args.passes <= MAX_PASSES:
         raise BenchmarkError(f"--passes {args.passes} must be 1..{MAX_PASSES}")
     if args.runtime is not None:
         runtimes.check_runtime(args.runtime, allow_auto=False)
@@ -217,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
     measured = measure(_model_source(args.model, args.model_file, model.run), runtime, args.passes, args.per_kind)
     if measured.note:
         print(f"scission: note: {measured.note}", file=sys.stderr)
-    new = recalibration.rescale(model, Path(args.profile).resolve(), measured, args.per_kind, args.passes)
+    passes = measured.passes
+    new = recalibration.rescale(model, Path(args.profile).resolve(), measured, args.per_kind, passes)
     if runtime != runtimes.EAGER:
         new.run["recalibrated_from"]["threads"] = default_threads()
     written = write_model(target.parent, profile.resource, new,
@@ -225,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     info = new.run["recalibrated_from"]
     factor = (", ".join(f"{k} {v:.3f}" for k, v in sorted(info["factors"].items())) if args.per_kind
               else f"{info['factor']:.3f}")
-    print(f"{args.model}: factor {factor} from {args.passes} pass(es) in {measured.runtime}, cost "
+    print(f"{args.model}: factor {factor} from {passes} pass(es) in {measured.runtime}, cost "
           f"{measured.cost_s:.2f} s = {info['cost_passes']:.2f} whole passes (build {measured.build_s:.1f} s, "
           f"compile {measured.compile_s:.1f} s apart) -> {written.parent}")
     return 0
