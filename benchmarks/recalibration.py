@@ -5,18 +5,20 @@ On a three-tier emulation (device 0.25 CPU, edge 1.0, cloud 0.75) every node is 
 background load: one busy-loop worker beside the benchmark's one compute thread under a 1.0 limit) and,
 under the same conditions on the same node, one after the other:
 
-- ``recalibrate`` from the original profile: one whole pass, three whole passes, and per kind of block
-  (one pass of per-block calls); one more single pass after the re-benchmark brackets the drift,
-- a full re-benchmark (``scission benchmark``, R = 10).
+- ``recalibrate`` from the original profile: with the default passes (until they span 0.3 s), one
+  pass, three passes, and per kind of block (default passes),
+- a full re-benchmark (``scission benchmark``, R = 10), and a second one: how far two full benchmarks
+  under the same conditions agree is the floor any per-block error stands on.
 
 Reported per model and condition: the median over blocks of |recalibrated − re-benchmarked| / re-benchmarked
 block latency (target ≤ 10%; the stale original profile's error beside it), whether `scission`'s best
 configuration over the three tiers (the other nodes' original profiles, the topology's configured links)
 is the same with the recalibrated as with the re-benchmarked edge profile (and the regret of the
 recalibrated pick, priced with the re-benchmarked profile), and the cost in whole passes (target ≤ 1.5).
-Errors for 1, 2 and 3 passes come from the three-pass run's samples (the first N of them).
+Errors for the first 1 and 2 of the three-pass run's samples show what one more pass buys.
 
     python benchmarks/recalibration.py [--models mobilenetv2 resnet50] [--conditions cpu-0.5 load-50]
+        [--runtime tf-function] [--profiles DIR]
 
 Writes benchmarks/results/recalibration.{json,md}. Needs root and a Docker Engine; takes minutes per model.
 """

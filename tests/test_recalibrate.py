@@ -100,6 +100,20 @@ def test_per_kind_factors_apply_to_the_blocks_of_their_kind(tiny, tmp_path):
 
 
 @pytest.mark.tf
+def test_default_passes_span_the_window(tiny, tmp_path):
+    """A pass far shorter than a CFS period says little under a quota: by default passes run until they
+    span 0.3 s (at most 10), and the factor is their median."""
+    from scission.benchmark.recalibrate import AUTO_MAX_PASSES, MIN_WINDOW_S
+
+    _, source = tiny
+    done = _scission("recalibrate", str(source), "--model", "tiny", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    info = read_profile(tmp_path / "edge-here.scission").models["tiny"].run["recalibrated_from"]
+    assert info["passes"] == len(info["pass_s"]) >= 1
+    assert sum(info["pass_s"]) >= MIN_WINDOW_S or info["passes"] == AUTO_MAX_PASSES
+
+
+@pytest.mark.tf
 def test_a_profile_is_never_recalibrated_in_place(tiny):
     _, source = tiny
     before = _digest(source)
