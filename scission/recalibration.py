@@ -4,8 +4,9 @@ A full benchmark costs R whole passes and more; when a node's conditions change 
 background load) its profile can be brought up to date from one or a few passes instead: the ratio of
 the pass measured now to the profile's whole-model median rescales every block (one factor per
 resource). Per kind of block (convolutions, dense layers, the rest, which is memory-bound) needs the
-blocks timed apart, so that mode costs per-block calls; ``benchmarks/results/recalibration.md`` measured
-which of the two tracks a full re-benchmark better, and the default follows it. No TensorFlow here: the
+blocks timed apart (under tf-function by clock readings inside one compiled call, as the benchmark times
+them); ``benchmarks/results/recalibration.md`` measured which of the two tracks a full re-benchmark
+better: per kind there, one factor in runtimes without an in-graph clock. No TensorFlow here: the
 passes are run by ``scission.benchmark.recalibrate``.
 """
 

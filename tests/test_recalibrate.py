@@ -67,7 +67,8 @@ def _bad(done: subprocess.CompletedProcess, *words: str) -> None:
 def test_recalibrate_writes_a_new_profile_with_every_block_rescaled(tiny, tmp_path):
     _, source = tiny
     before = _digest(source)
-    done = _scission("recalibrate", str(source), "--model", "tiny", "--passes", "2", "--out", str(tmp_path))
+    done = _scission("recalibrate", str(source), "--model", "tiny", "--passes", "2", "--one-factor",
+                     "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "whole passes" in done.stdout
     assert _digest(source) == before  # the source is untouched
@@ -88,7 +89,7 @@ def test_recalibrate_writes_a_new_profile_with_every_block_rescaled(tiny, tmp_pa
 @pytest.mark.tf
 def test_per_kind_factors_apply_to_the_blocks_of_their_kind(tiny, tmp_path):
     _, source = tiny
-    done = _scission("recalibrate", str(source), "--model", "tiny", "--per-kind")
+    done = _scission("recalibrate", str(source), "--model", "tiny")  # per kind: the default under tf-function
     assert done.returncode == 0, done.stderr
     target = source.parent / "recalibrated" / "edge-here.scission"  # the default: beside the source
     old, new = read_profile(source).models["tiny"], read_profile(target).models["tiny"]
@@ -106,7 +107,7 @@ def test_default_passes_span_the_window(tiny, tmp_path):
     from scission.benchmark.recalibrate import AUTO_MAX_PASSES, MIN_WINDOW_S
 
     _, source = tiny
-    done = _scission("recalibrate", str(source), "--model", "tiny", "--out", str(tmp_path))
+    done = _scission("recalibrate", str(source), "--model", "tiny", "--one-factor", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     info = read_profile(tmp_path / "edge-here.scission").models["tiny"].run["recalibrated_from"]
     assert info["passes"] == len(info["pass_s"]) >= 1

@@ -45,9 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="runtime to run the passes in (default: the one the profile was timed in)")
     parser.add_argument("--out", metavar="DIR", help="folder for the new <tier>-<name>.scission "
                         "(default: recalibrated/ beside the source; never the source itself)")
-    parser.add_argument("--per-kind", action="store_true",
-                        help="one factor per kind of block (conv, dense, memory-bound), from a pass that times "
-                        "each block as its own callable, instead of one factor from whole passes")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--per-kind", action="store_true", default=None,
+                      help="one factor per kind of block (conv, dense, memory-bound) from passes that time the "
+                      "blocks apart (the default under tf-function, where clock readings inside one compiled "
+                      "call time them as the benchmark did)")
+    kind.add_argument("--one-factor", dest="per_kind", action="store_false",
+                      help="one factor from whole passes (the default in runtimes without an in-graph clock)")
     parser.add_argument("--model-file", metavar="PATH",
                         help="the .keras file or SavedModel of a model that is not a Keras application "
                         "(default: the file the profile records as its source)")
@@ -233,17 +237,18 @@ def run(args: argparse.Namespace) -> int:
 
         tf.config.threading.set_intra_op_parallelism_threads(default_threads())
 
-    measured = measure(_model_source(args.model, args.model_file, model.run), runtime, args.passes, args.per_kind)
+    per_kind = args.per_kind if args.per_kind is not None else runtime == runtimes.TF_FUNCTION
+    measured = measure(_model_source(args.model, args.model_file, model.run), runtime, args.passes, per_kind)
     if measured.note:
         print(f"scission: note: {measured.note}", file=sys.stderr)
     passes = measured.passes
-    new = recalibration.rescale(model, Path(args.profile).resolve(), measured, args.per_kind, passes)
+    new = recalibration.rescale(model, Path(args.profile).resolve(), measured, per_kind, passes)
     if runtime != runtimes.EAGER:
         new.run["recalibrated_from"]["threads"] = default_threads()
     written = write_model(target.parent, profile.resource, new,
                           recalibration.metadata_now(profile, host.host_metadata()))
     info = new.run["recalibrated_from"]
-    factor = (", ".join(f"{k} {v:.3f}" for k, v in sorted(info["factors"].items())) if args.per_kind
+    factor = (", ".join(f"{k} {v:.3f}" for k, v in sorted(info["factors"].items())) if per_kind
               else f"{info['factor']:.3f}")
     print(f"{args.model}: factor {factor} from {passes} pass(es) in {measured.runtime}, cost "
           f"{measured.cost_s:.2f} s = {info['cost_passes']:.2f} whole passes (build {measured.build_s:.1f} s, "
