@@ -137,7 +137,9 @@ def run_one(world: World, spec: SimulationSpec, policy_spec, seed: int, traces=N
         "overloaded_at": None if raw["rho_peak"] < 1 else f"t={raw['rho_peak_at'][0]:g} s on {raw['rho_peak_at'][1]}",
         "repartitions": sim.repartitions,
         "benchmarks": sim.benchmarks,
+        "recalibrations": sim.recalibrations,
         "overhead_work_s": sim.overhead_work_s,
+        "compile_work_s": sim.compile_work_s,
         # share of the nodes' capacity spent benchmarking, and share of all work done on the nodes
         "overhead_fraction": sim.overhead_work_s / node_capacity if node_capacity > 0 else 0.0,
         "overhead_share_of_work": sim.overhead_work_s / node_work if node_work > 0 else 0.0,
