@@ -115,3 +115,33 @@ def test_a_negative_call_overhead_in_a_profile_is_refused():
     assert world.problem("device", {}, {}).tiers[1].candidates[0].call_overhead_s == 0.0
     with pytest.raises(ScissionError):
         type(world.problem("device", {}, {}).tiers[1].candidates[0])("x", (0.1,), (1,), (0,), (0,), float("nan"))
+
+
+# --- the file schema ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("policy", "fragments"), [
+    ({"kind": "periodic", "period_s": 30, "overhead_s": 1, "refresh": "recalibrat"},
+     ("policies[0].refresh", "'recalibrat' is not allowed", "'recalibrate'")),
+    ({"kind": "periodic", "period_s": 30, "overhead_s": 1, "refresh": "none"}, ("policies[0]", "not 'none'")),
+    ({"kind": "oracle", "refresh": "recalibrate"}, ("policies[0]", "only periodic and adaptive")),
+    ({"kind": "adaptive", "refresh": 3}, ("policies[0].refresh",)),
+])
+def test_a_bad_refresh_is_one_line_naming_file_and_field(tmp_path, policy, fragments):
+    from test_sim_cli import assert_one_line_exit_2, run_testbed, write_sim
+
+    sim = write_sim(tmp_path, policies=[policy])
+    assert_one_line_exit_2(run_testbed("simulate", str(sim)), str(sim), *fragments)
+
+
+def test_recalibrating_on_legacy_profiles_runs_at_the_estimated_price(tmp_path):
+    import json
+
+    from test_sim_cli import run_testbed, write_sim
+
+    sim = write_sim(tmp_path, stop={"duration_s": 120}, arrivals={"kind": "poisson", "rate_per_s": 0.2},
+                    policies=[{"kind": "periodic", "period_s": 30, "refresh": "recalibrate", "name": "recal"}])
+    out = run_testbed("simulate", str(sim), "--json")
+    assert out.returncode == 0, out.stderr
+    runs = json.loads(out.stdout)["policies"]["recal"]
+    assert runs["recalibrations"] == runs["benchmarks"] > 0
+    assert runs["compile_work_s"] == 0  # legacy profiles are eager: switching compiles nothing

@@ -167,6 +167,8 @@ def _aggregate(runs: list[RunResult], policies) -> dict:
             entry[key] = m
             entry[f"{key}_ci95"] = h
         entry["repartitions"] = sum(r.summary["repartitions"] for r in mine) / len(mine)
+        for key in ("benchmarks", "recalibrations", "compile_work_s"):  # refresh rounds and switch compiles
+            entry[key] = sum(r.summary[key] for r in mine) / len(mine)
         entry["final_config"], entry["final_config_seeds"] = _most_common(r.summary["final_config"] for r in mine)
         entry["bytes_transferred"] = sum(r.summary["bytes_transferred"] for r in mine) / len(mine)
         entry["stable"] = all(r.summary["stable"] for r in mine)
