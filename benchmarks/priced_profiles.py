@@ -4,11 +4,20 @@ The legacy profiles have no benchmark wall time. A benchmark costs about `overhe
 inferences plus the build (benchmarks/results/benchmark_fidelity.json, measured on this host), so on a
 machine whose model latency is T it costs `overhead x R x T + build x T / T_here`. This writes the legacy
 profiles, in this project's format, with that figure as `run["wall_s"]`, into experiments/profiles-priced/,
-for the benchmarking-period sweep. Run: .venv/bin/python benchmarks/priced_profiles.py
+for the benchmarking-period sweep. Run: .venv/bin/python benchmarks/priced_profiles.py [--compiled FOLDER]
+
+With ``--compiled FOLDER`` (the output of ``scission benchmark`` in a compiled runtime, format 2) it also
+prices what a deployment that serves compiled pays to switch (issue 13): the folder's measured compile time
+per Keras layer (Σ ``blocks_compile_s``, else ``compile_s``, over its layers), times each block's layers,
+scaled to each machine like the build time (the model's latency there / its eager whole-model median here),
+as ``run["blocks_compile_s"]`` and ``run["compile_s"]``, with ``run["runtime"]`` the measured one. Block times
+stay the legacy measurements; a recalibration keeps the estimate of ``testbed.policies.costs`` (2 passes x
+the model's latency), since no legacy machine was recalibrated.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -24,7 +33,33 @@ from scission.profiles import write_model  # noqa: E402
 REPEATS = 10
 
 
+def compile_rate(folder: Path) -> tuple[float, dict]:
+    """Seconds of compile per Keras layer in the measured profile, and what it was read from."""
+    profiles = load_profiles(folder)
+    for profile in profiles:
+        for name, model in profile.models.items():
+            run = model.run
+            per_block = run.get("blocks_compile_s")
+            total = sum(per_block) if per_block else run.get("compile_s")
+            if not total or run.get("runtime", "eager") == "eager":
+                continue
+            layers = model.blocks[-1].last_layer + 1
+            return total / layers, {"profile": str(folder), "model": name, "resource": profile.resource.label,
+                                    "runtime": run.get("runtime"), "layers": layers,
+                                    "compile_s": run.get("compile_s"),
+                                    "blocks_compile_s_sum": sum(per_block) if per_block else None,
+                                    "whole_model_median_s": run.get("whole_model_median_s"),
+                                    "call_overhead_s": run.get("call_overhead_s")}
+    raise SystemExit(f"{folder}: no profile with a compiled runtime and compile times")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compiled", type=Path, help="a `scission benchmark` folder timed in a compiled runtime")
+    args = parser.parse_args()
+    rate = source = None
+    if args.compiled is not None:
+        rate, source = compile_rate(args.compiled)
     measured = {m["model"]: m for m in json.loads(
         (REPO / "benchmarks" / "results" / "benchmark_fidelity.json").read_text())["models"]}
     out = REPO / "experiments" / "profiles-priced"
@@ -39,6 +74,11 @@ def main() -> None:
             wall_s = m["overhead"] * REPEATS * latency_s + m["build_s"] * latency_s / here_s
             run = {"wall_s": wall_s, "repeats": REPEATS, "priced_from": "benchmarks/results/benchmark_fidelity.json",
                    "overhead_ratio": m["overhead"]}
+            if rate is not None:
+                scale = latency_s / here_s  # this machine's seconds per second here, as for the build
+                per_block = [rate * (b.last_layer - b.first_layer + 1) * scale for b in model.blocks]
+                run.update({"runtime": source["runtime"], "blocks_compile_s": per_block, "compile_s": sum(per_block),
+                            "compile_priced_from": source})
             write_model(out, profile.resource, replace(model, run=run),
                         {"source": "legacy Scission measurements, benchmark cost priced on this host"})
     print(f"wrote {out}")
