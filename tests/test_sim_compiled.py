@@ -145,3 +145,28 @@ def test_recalibrating_on_legacy_profiles_runs_at_the_estimated_price(tmp_path):
     runs = json.loads(out.stdout)["policies"]["recal"]
     assert runs["recalibrations"] == runs["benchmarks"] > 0
     assert runs["compile_work_s"] == 0  # legacy profiles are eager: switching compiles nothing
+
+
+def test_a_later_switch_supersedes_one_still_compiling(tmp_path):
+    from testbed.policies.api import Every, Policy, Switch, Tick
+    from testbed.sim.spec import PolicySpec
+
+    class Flip(Policy):
+        """edge at 0 s; device at 0.5 s (compiles 0.7 s, until 1.2 s); back to edge, still in use, at 1.0 s."""
+
+        def start(self, obs):
+            return [Switch("device", EDGE), Every(0.5, "t")]
+
+        def observe(self, obs):
+            if isinstance(obs, Tick):
+                return {0.5: [Switch("device", DEVICE)], 1.0: [Switch("device", EDGE)]}.get(round(obs.now_s, 6), [])
+            return []
+
+    world = compiled_world()
+    s = spec(arrivals={"kind": "trace", "path": arrivals_csv(tmp_path, [1.1, 3.0])}, stop={"duration_s": 5})
+    sim = Simulation(world, s, SimDriver(Flip(PolicySpec(kind="static", configuration=EDGE), WorldPlanner(world)),
+                                         world), 1, [], record=True)
+    sim.run()
+    assert [(round(t, 6), split) for t, _, split in sim.split_log] == [(0, EDGE)]  # the device never took over
+    assert sim.compile_work_s == pytest.approx(0.7)  # back to the split in use: nothing to compile
+    assert [r.config for r in sim.rec] == [EDGE, EDGE]

@@ -8,7 +8,8 @@ owns the link between a pure ``testbed.policies.Policy`` and one ``Simulation``:
 - ``Switch`` becomes ``set_split`` (requests in flight keep their split); when the switch changes a
   node's block range in a compiled runtime, the compile work (``plans.switch_work_s``) runs on those nodes
   first, as overhead sharing them with requests (counted in ``sim.compile_work_s``), and the old split
-  serves until every one has finished (a later switch of the device supersedes a pending one);
+  serves until every one has finished (a later switch of the device supersedes a pending one, and is
+  priced against the split in use: switching back to it is free);
   ``Every`` a ``call_every``
   that reports ``Tick``, ``Benchmark`` overhead work on each node (counted once per round in
   ``sim.benchmarks``) answered by ``BenchmarkDone`` with the conditions at the round's start,
@@ -160,12 +161,14 @@ class SimDriver:
     def _switch(self, action: api.Switch) -> None:
         sim, device = self._sim, action.device
         split = self._split(action.config_id)
-        previous = self._asked.get(device)
-        if previous == split.id:
-            return
+        if self._asked.get(device) == split.id:
+            return  # already in use or compiling
         self._asked[device] = split.id
-        generation = self._generation[device] = self._generation.get(device, 0) + 1
-        work = {} if self.policy.free_switches else switch_work_s(self.policy.planner, device, previous, split.id)
+        generation = self._generation[device] = self._generation.get(device, 0) + 1  # voids a pending switch
+        applied = sim.split.get(device)  # what the nodes hold loaded and serve: the diff is against it
+        work = {}
+        if applied is not None and applied != split and not self.policy.free_switches:
+            work = switch_work_s(self.policy.planner, device, applied.id, split.id)
         if not work:
             sim.set_split(device, split)
             return
