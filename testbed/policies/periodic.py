@@ -9,6 +9,7 @@ period whose tick finds the previous round still running is skipped: benchmarks 
 
 from __future__ import annotations
 
+from testbed.errors import ConfigurationError
 from testbed.policies.api import (
     Action,
     BenchmarkDone,
@@ -20,7 +21,6 @@ from testbed.policies.api import (
     Started,
     Tick,
 )
-from testbed.errors import ConfigurationError
 from testbed.policies.plans import best_switches, refresh_action, refresh_mode
 
 __all__ = ["Periodic"]
