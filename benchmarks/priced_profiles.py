@@ -44,7 +44,9 @@ def compile_rate(folder: Path) -> tuple[float, dict]:
             if not total or run.get("runtime", "eager") == "eager":
                 continue
             layers = model.blocks[-1].last_layer + 1
-            return total / layers, {"profile": str(folder), "model": name, "resource": profile.resource.label,
+            shown = folder.resolve()
+            shown = shown.relative_to(REPO) if shown.is_relative_to(REPO) else shown
+            return total / layers, {"profile": str(shown), "model": name, "resource": profile.resource.label,
                                     "runtime": run.get("runtime"), "layers": layers,
                                     "compile_s": run.get("compile_s"),
                                     "blocks_compile_s_sum": sum(per_block) if per_block else None,
@@ -53,16 +55,17 @@ def compile_rate(folder: Path) -> tuple[float, dict]:
     raise SystemExit(f"{folder}: no profile with a compiled runtime and compile times")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compiled", type=Path, help="a `scission benchmark` folder timed in a compiled runtime")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "profiles-priced")
+    args = parser.parse_args(argv)
     rate = source = None
     if args.compiled is not None:
         rate, source = compile_rate(args.compiled)
     measured = {m["model"]: m for m in json.loads(
         (REPO / "benchmarks" / "results" / "benchmark_fidelity.json").read_text())["models"]}
-    out = REPO / "experiments" / "profiles-priced"
+    out = args.out
     shutil.rmtree(out, ignore_errors=True)
     for profile in load_profiles(REPO / "tests" / "data" / "legacy"):
         for name, model in profile.models.items():
