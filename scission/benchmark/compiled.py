@@ -244,15 +244,17 @@ def compile_range(blocks: Sequence[BlockSpec], runtime: str, example: np.ndarray
     note = None
     used = runtime
     try:
-        fn = BUILDERS[runtime](blocks, graph, example, threads)
-        fn(example)
+        with _quiet_converters():  # also TensorFlow's "calls triggered tf.function retracing": each range traces once
+            fn = BUILDERS[runtime](blocks, graph, example, threads)
+            fn(example)
     except Exception as exc:  # a converter's failure is a fallback, not an error
         if runtime == runtimes.FALLBACK:
             raise
         note = f"{runtime} cannot run blocks {blocks[0].index}-{blocks[-1].index}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}; using {runtimes.FALLBACK}"
         used = runtimes.FALLBACK
-        fn = BUILDERS[used](blocks, graph, example, threads)
-        fn(example)
+        with _quiet_converters():
+            fn = BUILDERS[used](blocks, graph, example, threads)
+            fn(example)
     # tf-function and eager run in TensorFlow's process-wide thread pools; ``threads`` is what the
     # converted runtimes were given.
     return CompiledRange(used, runtime, time.perf_counter() - started, fn, note,
