@@ -13,6 +13,12 @@ scaled to each machine like the build time (the model's latency there / its eage
 as ``run["blocks_compile_s"]`` and ``run["compile_s"]``, with ``run["runtime"]`` the measured one. Block times
 stay the legacy measurements; a recalibration keeps the estimate of ``testbed.policies.costs`` (2 passes x
 the model's latency), since no legacy machine was recalibrated.
+
+With ``--side-by-side JSON`` (benchmarks/results/runtimes_side_by_side.json) it prices the models measured
+there instead: the whole-model compile time of the runtime ``auto`` chose, in eager passes of the same run
+(compile_s / eager median, so the host's load cancels), times the model's latency on each machine, as
+``run["compile_s"]`` (no per-block list: a switch is charged its share of blocks). Models the run did not
+measure keep no compile figures (eager: switches free).
 """
 
 from __future__ import annotations
@@ -55,14 +61,32 @@ def compile_rate(folder: Path) -> tuple[float, dict]:
     raise SystemExit(f"{folder}: no profile with a compiled runtime and compile times")
 
 
+def side_by_side_passes(path: Path) -> dict[str, tuple[str, float, dict]]:
+    """Per model of the side-by-side run: auto's runtime, its compile time in eager passes, and the source."""
+    data = json.loads(path.read_text())
+    shown = path.resolve()
+    shown = shown.relative_to(REPO) if shown.is_relative_to(REPO) else shown
+    out = {}
+    for m in data["models"]:
+        runtime = m["auto"]["runtime"]
+        compile_s = m["auto"]["table"][runtime]["compile_s"]
+        eager_s = m["side_by_side"]["eager"]["median_s"]
+        out[m["model"]] = (runtime, compile_s / eager_s, {
+            "results": str(shown), "date": data.get("date"), "model": m["model"], "runtime": runtime,
+            "compile_s": compile_s, "eager_median_s": eager_s, "compile_eager_passes": compile_s / eager_s})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compiled", type=Path, help="a `scission benchmark` folder timed in a compiled runtime")
+    parser.add_argument("--side-by-side", type=Path, help="benchmarks/runtimes_side_by_side.py's JSON results")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "profiles-priced")
     args = parser.parse_args(argv)
     rate = source = None
     if args.compiled is not None:
         rate, source = compile_rate(args.compiled)
+    passes = side_by_side_passes(args.side_by_side) if args.side_by_side is not None else {}
     measured = {m["model"]: m for m in json.loads(
         (REPO / "benchmarks" / "results" / "benchmark_fidelity.json").read_text())["models"]}
     out = args.out
@@ -82,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
                 per_block = [rate * (b.last_layer - b.first_layer + 1) * scale for b in model.blocks]
                 run.update({"runtime": source["runtime"], "blocks_compile_s": per_block, "compile_s": sum(per_block),
                             "compile_priced_from": source})
+            if name in passes:
+                runtime, compile_passes, origin = passes[name]
+                run.update({"runtime": runtime, "compile_s": compile_passes * latency_s,
+                            "compile_priced_from": origin})
             write_model(out, profile.resource, replace(model, run=run),
                         {"source": "legacy Scission measurements, benchmark cost priced on this host"})
     print(f"wrote {out}")

@@ -39,3 +39,19 @@ def test_switch_compiles_are_priced_per_layer_from_the_measured_profile(tmp_path
     per_layer = [c / k for c, k in zip(model.run["blocks_compile_s"], layers, strict=True)]
     assert max(per_layer) == pytest.approx(min(per_layer))  # one rate per machine, times each block's layers
     assert model.run["wall_s"] > 0 and model.run["compile_priced_from"]["model"] == "mobilenetv2"
+
+
+def test_side_by_side_compile_times_are_priced_in_eager_passes(tmp_path):
+    import json
+
+    results = {"date": "d", "models": [{"model": "resnet50", "auto": {"runtime": "tf-function", "table": {
+        "tf-function": {"compile_s": 4.0}}}, "side_by_side": {"eager": {"median_s": 2.0}}}]}
+    path = tmp_path / "side.json"
+    path.write_text(json.dumps(results))
+    _script().main(["--side-by-side", str(path), "--out", str(tmp_path / "priced")])
+    for profile in load_profiles(tmp_path / "priced"):
+        resnet = profile.models["resnet50"]
+        assert resnet.runtime == "tf-function"
+        # 4 s of compile = 2 eager passes here, so 2 x the model's latency on that machine
+        assert resnet.run["compile_s"] == pytest.approx(2 * sum(resnet.latencies_s))
+        assert "compile_s" not in profile.models["vgg16"].run and profile.models["vgg16"].runtime == "eager"
