@@ -213,9 +213,23 @@ ERROR_KINDS = {  # summary prefix -> the per-range error it summarises
 }
 
 
+QUIET_SPREAD = 0.10  # a range whose own calls spread more than this (IQR / median) measured the host, not the range
+
+
+def spread(samples: list[float]) -> float:
+    """Interquartile range over median of one range's calls: how much the host moved while it was timed."""
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(samples)
+
+
 def summarise(ranges: list[dict[str, Any]]) -> dict[str, Any]:
-    """Within ±10%, median and max |error| over the ranges, for every kind of prediction."""
+    """Within ±10%, median and max |error| over the ranges, for every kind of prediction; and the same
+    over the quiet ranges (own calls within QUIET_SPREAD), which tell the model of time from host noise."""
     out: dict[str, Any] = {}
+    quiet = [r for r in ranges if spread(r["range_samples_s"]) <= QUIET_SPREAD]
+    out["quiet_ranges"] = len(quiet)
+    out["quiet_ranges_within"] = sum(abs(r["median_error"]) <= RANGE_ERROR_MAX for r in quiet)
+    out["quiet_range_max_abs_error"] = max((abs(r["median_error"]) for r in quiet), default=None)
     for prefix, key in ERROR_KINDS.items():
         errors = [abs(r[key]) for r in ranges]
         out[f"{prefix}ranges_within"] = sum(e <= RANGE_ERROR_MAX for e in errors)
@@ -238,17 +252,20 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "with the range's own call overhead (half an identity call at its input size + half at its output size:",
         "numpy <-> tensor conversion grows with the bytes, which the profile's one overhead cannot carry).",
         "*profile*: means + overhead from the profile `scission benchmark` wrote just before, in another process.",
+        f"*quiet ranges*: those whose own {meta['calls']} calls spread ≤ {QUIET_SPREAD:.0%} (interquartile range /",
+        "median): where the host held still long enough to test the model of time rather than the host.",
         f"Targets: every range within ±{RANGE_ERROR_MAX:.0%}; overhead ≤ {OVERHEAD_MAX} × R for "
         f"{', '.join(OVERHEAD_MODELS)}.",
         "",
         "| model | runtime | blocks | whole ms | call overhead ms | compile s (blocks s) | select s | overhead × R "
-        "| original × R | ranges within ±10% | median abs err | max abs err | means: within / max "
+        "| original × R | ranges within ±10% | median abs err | max abs err | quiet ranges: within / max "
+        "| means: within / max "
         "| sized: within / max | profile: within / max | load 1m |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 14)
+            lines.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 15)
             continue
         original = f"{r['original_overhead']:.1f}" if r["original_overhead"] else "—"
         n = len(r["ranges"])
@@ -256,6 +273,8 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {r['model']} | {r['runtime']} | {r['blocks']} | {r['whole_median_ms']:.1f} | {r['call_overhead_ms']:.2f} "
             f"| {r['compile_s']:.1f} ({r['blocks_compile_s']:.1f}) | {r['select_s']:.1f} | {r['overhead']:.2f} | {original} "
             f"| {r['ranges_within']}/{n} | {r['range_median_abs_error']:.1%} | {r['range_max_abs_error']:.1%} "
+            + (f"| {r['quiet_ranges_within']}/{r['quiet_ranges']} / {r['quiet_range_max_abs_error']:.1%} "
+               if r["quiet_ranges"] else "| 0/0 ")
             + "".join(f"| {r[p + 'ranges_within']}/{n} / {r[p + 'range_max_abs_error']:.1%} "
                       for p in ("mean_", "sized_", "profile_"))
             + f"| {max(r['load_average_1m']):.1f} |")
