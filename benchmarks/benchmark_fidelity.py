@@ -1,4 +1,4 @@
-"""Fidelity and overhead of `scission benchmark` on all 18 Keras applications on this machine.
+"""Fidelity and overhead of `scission benchmark --runtime eager` on all 18 Keras applications on this machine.
 
 For each model (one child process each, exactly as ``scission benchmark --all`` runs them) it records:
 Σ block medians / whole-model median (target 0.9-1.1 for every model), the chained-blocks error against
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         overall = bar.add_task("models", total=len(args.model))
         for name in args.model:
             job = Job(model=name, tier="bench", resource_name="fidelity", repeats=args.repeats, out_dir=out_dir,
-                      metadata=meta)
+                      metadata=meta, runtime="eager")  # this script measures the eager path
             task = bar.add_task(f"  {name}", total=args.repeats + 1)
             busy_before = _wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
             summary = run_job(job, lambda done, total, task=task: bar.update(task, completed=done, total=total))

@@ -187,10 +187,12 @@ def test_mobilenetv2_profile_feeds_predict(tmp_path, legacy_dir):
         assert block.output_bytes == math.prod(block.output_shape) * 4 and block.output_dtype == "float32"
         assert block.output_npy_bytes == block.output_bytes + 128
     run = model.run
-    assert len(run["whole_model_samples_s"]) == 2 and run["cold_s"] > 0 and run["build_s"] > 0
+    # Compiled (the default): one whole call per 4 chained passes; blocks are net of the per-call overhead.
+    assert run["runtime"] != "eager" and len(run["whole_model_samples_s"]) == 1
+    assert run["cold_s"] > 0 and run["build_s"] > 0
     assert run["chained_max_abs_error"] <= run["chained_tolerance"]
     assert run["block_sum_ratio"] == pytest.approx(
-        sum(b.latency.median_s for b in model.blocks) / run["whole_model_median_s"])
+        (sum(b.latency.median_s for b in model.blocks) + run["call_overhead_s"]) / run["whole_model_median_s"])
     assert run["wall_s"] > run["build_s"] and run["peak_rss_bytes"] > 100e6
 
     # A cloud profile of the same model (same blocks, 10x faster) and a legacy file in the same folder.
@@ -330,7 +332,8 @@ def test_custom_layers_load_from_a_file_or_a_module(custom_models, tmp_path):
         assert out.returncode == 0, out.stderr
         (summary,) = json.loads(out.stdout)
         assert [(b["first_layer"], b["last_layer"]) for b in summary["blocks"]] == [(0, 1), (2, 2), (3, 3), (4, 4)]
-        assert summary["chained_max_abs_error"] == 0.0
+        # auto may pick onnxruntime or litert: blocks converted one by one round differently from the whole
+        assert summary["chained_within_tolerance"], summary["chained_max_abs_error"]
 
 
 @pytest.mark.tf
