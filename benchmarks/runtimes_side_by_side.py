@@ -26,9 +26,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -148,7 +150,7 @@ def _markdown(doc: dict) -> str:
             error = "" if row["max_abs_error"] is None else f"{row['max_abs_error']:.2g}"
             lines.append(f"| {r['model']} | {rt} | {median} | {row['compile_s']:.1f} | {error} | {row['matches']} | "
                          f"{row['note'] or ''} |")
-    lines += ["", f"select_s (choice wall minus the chosen compile): " + ", ".join(
+    lines += ["", "select_s (choice wall minus the chosen compile): " + ", ".join(
         f"{r['model']} {r['auto']['select_s']:.1f} s" for r in doc["models"]), "",
         f"Output error relative to max |eager| (tolerance {TOLERANCE:g}): whole model / first half of the blocks", "",
         "| model | tf-function | onnxruntime | litert |", "|---|---|---|---|"]
@@ -177,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_limit_cores": facts.get("cpu_limit_cores"), "tensorflow": facts.get("tensorflow")},
            "threads": threads, "passes": args.passes, "warmup": WARMUP, "tolerance": TOLERANCE,
            "target_ratio": TARGET_RATIO, "load_average_before": list(os.getloadavg())}
-    doc["models"] = [measure_model(name, args.passes, args.recheck_passes, threads) for name in args.model or MODELS]
+    # One child process per model, as `scission benchmark --all` runs them: memory does not pile up.
+    context = multiprocessing.get_context("spawn")
+    doc["models"] = []
+    for name in args.model or MODELS:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            doc["models"].append(pool.submit(measure_model, name, args.passes, args.recheck_passes, threads).result())
     doc["load_average_after"] = list(os.getloadavg())
     RESULTS.mkdir(exist_ok=True)
     atomic_write_text(RESULTS / "runtimes_side_by_side.json", json.dumps(doc, indent=1) + "\n")

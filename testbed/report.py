@@ -152,6 +152,9 @@ def _sweep_sections(table: pd.DataFrame, work: Path, formats: tuple[str, ...]) -
                                     facet=facet, formats=formats)
                 parts.append(_img(d.path, d.caption))
                 drawn += 1
+    for d in _refresh_tradeoffs(table, plan, work, formats):
+        parts.append(_img(d.path, d.caption))
+        drawn += 1
     gain = distribution_gain(table)
     numeric = plan["numeric"]
     if gain is not None and x is not None:
@@ -192,6 +195,24 @@ def _sweep_sections(table: pd.DataFrame, work: Path, formats: tuple[str, ...]) -
     parts.append("<h2>All rows (one per point, seed and policy)</h2>"
                  + _table(table.drop(columns=[c for c in table if c.startswith(("link_", "node_"))]), name="results"))
     return parts
+
+
+def _refresh_tradeoffs(table: pd.DataFrame, plan: dict[str, Any], work: Path,
+                       formats: tuple[str, ...]) -> list[plots.Drawn]:
+    """Regret against overhead, one line per refresh mode, one point per benchmarking period: for a sweep
+    that varies ``refresh`` (and the period), one figure per refreshing policy (and per other varying axis)."""
+    varying = plan["varying"]
+    if not {"refresh", "benchmark_period_s"} <= set(varying) or not {"regret", "overhead_fraction"} <= set(table):
+        return []
+    refreshing = table[table["kind"].isin(["periodic", "adaptive"])] if "kind" in table else table
+    rest = [c for c in varying if c not in ("refresh", "benchmark_period_s")]
+    out = []
+    for values, part in _split(refreshing, rest):
+        if part["regret"].notna().any():
+            out.append(plots.tradeoff_plot(part, "overhead_fraction", "regret", "benchmark_period_s", "refresh",
+                                           work / f"tradeoff-{_slug(values)}.png", formats=formats,
+                                           title="regret against refresh overhead"))
+    return out
 
 
 def _run_folder_sections(folder: Path) -> list[str]:

@@ -332,7 +332,8 @@ def test_custom_layers_load_from_a_file_or_a_module(custom_models, tmp_path):
         assert out.returncode == 0, out.stderr
         (summary,) = json.loads(out.stdout)
         assert [(b["first_layer"], b["last_layer"]) for b in summary["blocks"]] == [(0, 1), (2, 2), (3, 3), (4, 4)]
-        assert summary["chained_max_abs_error"] == 0.0
+        # auto may pick onnxruntime or litert: blocks converted one by one round differently from the whole
+        assert summary["chained_within_tolerance"], summary["chained_max_abs_error"]
 
 
 @pytest.mark.tf

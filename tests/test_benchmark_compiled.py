@@ -119,3 +119,15 @@ def test_a_runtime_that_cannot_convert_falls_back_with_a_note(models_dir, tmp_pa
     assert "Traceback" not in out.stderr
     run = read_profile(tmp_path / "edge-e.scission").models["pyfunc"].run
     assert run["runtime"] == "tf-function" and run["notes"]
+
+
+@pytest.mark.tf
+def test_auto_records_the_side_by_side_choice(models_dir, tmp_path):
+    out = scission("benchmark", "--tier", "edge", "--name", "e", "--model-file", str(models_dir / "tiny.keras"),
+                   "--repeats", "2", "--out", str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    (summary,) = json.loads(out.stdout)
+    run = read_profile(tmp_path / "edge-e.scission").models["tiny"].run
+    assert set(run["runtimes"]) == {"tf-function", "onnxruntime", "litert"}
+    assert summary["runtime"] == run["runtime"] in run["runtimes"] and run["runtimes"][run["runtime"]]["matches"]
+    assert len(run["blocks_compile_s"]) == 3 and run["select_s"] > 0 and run["call_overhead_s"] > 0

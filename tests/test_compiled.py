@@ -154,3 +154,14 @@ def test_mobilenetv2_head_blocks_convert_and_match():
         fn = compile_range(blocks, runtime, x, graph)
         assert fn.runtime == runtime, fn.note
         assert output_error(fn(x), reference)[1]
+
+
+@pytest.mark.parametrize("runtime", [runtimes.ONNXRUNTIME, runtimes.LITERT])
+def test_a_range_too_big_to_convert_in_free_memory_falls_back(monkeypatch, runtime):
+    """vgg16's LiteRT conversion peaked at 17 GB and got the benchmark OOM-killed: such ranges are not tried."""
+    monkeypatch.setattr(compiled, "CONVERT_MEMORY_FACTOR", 1e12)
+    model = _tiny()
+    blocks, x = analyse(model).blocks, _example(model)
+    fn = compile_range(blocks, runtime, x, graph_model(model))
+    assert fn.runtime == runtimes.FALLBACK
+    assert f"{runtime} cannot run blocks 0-{blocks[-1].index}: converting" in fn.note and "GB free" in fn.note

@@ -32,6 +32,9 @@ SCENARIOS = [  # (policy, dip start, dip end)
     (ADAPTIVE, 10.5, 40),
     (ADAPTIVE, 10.5, 11.5),
     ({**ADAPTIVE, "alpha": 0.6, "confirm": 1, "cooldown_s": 3}, 4.5, 17.5),
+    # issue 13: recalibrating instead of re-benchmarking, decided alike under both drivers
+    ({"kind": "periodic", "period_s": 5, "overhead_s": 0.3, "refresh": "recalibrate"}, 7, 22),
+    ({**ADAPTIVE, "refresh": "recalibrate", "overhead_s": 0.2}, 10.5, 40),
 ]
 
 

@@ -63,6 +63,15 @@ class FakePlanner:
             raise ResourceMissing(f"resource fake (node {node}) has no benchmark wall time", node=node, resource="fake")
         return self.wall_s[node]
 
+    def recalibrate_work_s(self, node):
+        return self.benchmark_work_s(node) / 10
+
+    def ranges(self, device, config_id):
+        return {config_id.split(":")[0]: (0, 0)}
+
+    def compile_work_s(self, node, first_block, last_block):
+        return 0.0  # the fake's world is eager
+
     def best(self, device, bandwidth_mbps: Mapping, load: Mapping, k=1):
         self.asked.append((device, dict(bandwidth_mbps), dict(load)))
 

@@ -64,6 +64,7 @@ def test_points_instead_of_grid(tmp_path):
         ({"base": {"notebook": "x"}}, "base: give exactly one of simulation or experiment"),
         ({"replications": 0}, "replications: 0 must be at least 1"),
         ({"points": [{"bandwidth": "5mbit"}]}, "points[0].model: is missing"),
+        ({"axes": {"refresh": ["recalibrat"]}}, "axes.refresh[0]: 'recalibrat' is not one of benchmark, recalibrate"),
     ],
 )
 def test_bad_specs_are_rejected_naming_the_field(tmp_path, change, message):
@@ -210,3 +211,14 @@ def test_cli_relative_out_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     table = pd.read_parquet(tmp_path / "rel-out" / "results.parquet")
     assert table["error"].isna().all(), table["error"].tolist()
+
+
+def test_the_refresh_axis_sets_how_periodic_and_adaptive_policies_refresh(tmp_path):
+    from testbed.sweep.axes import Applier, Target, apply_simulation
+
+    doc = {"policies": [{"kind": "oracle"}, {"kind": "periodic", "period_s": 60}, {"kind": "adaptive"}]}
+    applier = Applier(doc, tmp_path)
+    apply_simulation(applier, "refresh", "recalibrate", Target())
+    assert [p.get("refresh") for p in applier.doc["policies"]] == [None, "recalibrate", "recalibrate"]
+    with pytest.raises(SweepError, match="no periodic or adaptive policy"):
+        apply_simulation(Applier({"policies": [{"kind": "oracle"}]}, tmp_path), "refresh", "benchmark", Target())

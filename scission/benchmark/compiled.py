@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,43 @@ def _quiet_converters():
             logger.propagate = propagate
 
 
+# Converting needs many copies of the weights: LiteRT's converter peaked at 17.2 GB for vgg16's 553 MB of
+# float32 weights (1.9 GB before), about 28x; tf2onnx took over 200 s on it without finishing. A range
+# whose estimate exceeds half the memory free now is not converted (it would take the node down with it).
+CONVERT_MEMORY_FACTOR = 32
+
+
+def _available_bytes() -> int | None:
+    """Memory free for this process: the cgroup limit minus its usage, else MemAvailable."""
+    from scission.benchmark.host import memory_limit_bytes
+
+    free = []
+    limit = memory_limit_bytes()
+    if limit is not None:
+        for used_file in ("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"):
+            try:
+                free.append(limit - int(Path(used_file).read_text()))
+                break
+            except (OSError, ValueError):
+                continue
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(free) if free else None
+
+
+def _check_memory(blocks: Sequence[BlockSpec]) -> None:
+    weights = 4 * sum(b.param_count for b in blocks)
+    free = _available_bytes()
+    need = CONVERT_MEMORY_FACTOR * weights
+    if free is not None and need > free / 2:
+        raise MemoryError(f"converting {weights / 1e6:.0f} MB of weights needs about {need / 1e9:.1f} GB, "
+                          f"more than half the {free / 1e9:.1f} GB free")
+
+
 ONNX_OPSET = 17  # supported by tf2onnx 1.17 and onnxruntime 1.32
 
 
@@ -127,6 +165,7 @@ def _onnxruntime(blocks: Sequence[BlockSpec], graph: Any, example: np.ndarray, t
     """tf2onnx converts the traced chain in memory; onnxruntime's CPU provider runs it."""
     import onnxruntime as ort
 
+    _check_memory(blocks)
     unsupported = _Unsupported()
     with _quiet_converters():
         import tf2onnx
@@ -160,6 +199,7 @@ def _litert(blocks: Sequence[BlockSpec], graph: Any, example: np.ndarray, thread
     from ai_edge_litert.interpreter import Interpreter
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    _check_memory(blocks)
     with _quiet_converters():
         fn, _ = _traceable(blocks, graph, example)
         # Keras 3 variables are not tracked through ``graph`` the way the converter expects: handed the
@@ -204,15 +244,17 @@ def compile_range(blocks: Sequence[BlockSpec], runtime: str, example: np.ndarray
     note = None
     used = runtime
     try:
-        fn = BUILDERS[runtime](blocks, graph, example, threads)
-        fn(example)
+        with _quiet_converters():  # also TensorFlow's "calls triggered tf.function retracing": each range traces once
+            fn = BUILDERS[runtime](blocks, graph, example, threads)
+            fn(example)
     except Exception as exc:  # a converter's failure is a fallback, not an error
         if runtime == runtimes.FALLBACK:
             raise
         note = f"{runtime} cannot run blocks {blocks[0].index}-{blocks[-1].index}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}; using {runtimes.FALLBACK}"
         used = runtimes.FALLBACK
-        fn = BUILDERS[used](blocks, graph, example, threads)
-        fn(example)
+        with _quiet_converters():
+            fn = BUILDERS[used](blocks, graph, example, threads)
+            fn(example)
     # tf-function and eager run in TensorFlow's process-wide thread pools; ``threads`` is what the
     # converted runtimes were given.
     return CompiledRange(used, runtime, time.perf_counter() - started, fn, note,

@@ -51,6 +51,7 @@ from scission.benchmark.graph import BlockSpec, graph_model
 from scission.benchmark.timing import BlockOutput, BlockRunner, ProgressFn, _describe
 
 WHOLE_EVERY = 4  # one whole-model call per this many chained passes (ceil(R/4) whole calls)
+CONVERSION_CALLS = 3  # identity calls at two sizes that measure the per-byte conversion cost
 MATCH_TOLERANCE = 1e-4  # of max |eager output|: a runtime whose output differs more does not match
 
 
@@ -82,7 +83,7 @@ class CompiledMeasurement:
     select_s: float
     compile_s: float
     blocks_compile_s: tuple[float, ...]
-    timing_compile_s: float  # the instrumented chained pass (tf-function) or 0
+    timing_compile_s: float  # the rest of the compile phase: instrumented pass, trivial callable, the loop
     call_overhead_samples_s: tuple[float, ...]
     whole_samples_s: tuple[float, ...]
     block_samples_s: tuple[tuple[float, ...], ...]  # net of the call overhead
@@ -93,6 +94,10 @@ class CompiledMeasurement:
     repeats_s: float
     method: str
     notes: tuple[str, ...] = ()
+    # numpy <-> runtime conversion per byte, from identity callables at the input size and at the largest
+    # cut: a range's call pays it for its own input and output bytes, which one call_overhead_s cannot carry
+    # (a one-block range with a 4.8 MB output ran 25% over Σ + c in mobilenetv2). None: no cut much larger.
+    conversion_s_per_byte: float | None = None
 
     @property
     def cold_s(self) -> float:
@@ -163,7 +168,7 @@ def _instrumented_chain(blocks: Sequence[BlockSpec], graph: Any, example: np.nda
             # Every op of the block (its variable reads too) waits for the stamp before it: without this
             # the graph reads all weights before the first stamp, which counted as call overhead.
             with tf.control_dependencies([stamp]):
-                value = runner(tf.identity(value))
+                value = runner(value)
             with tf.control_dependencies([value]):
                 stamp = tf.timestamp()
             stamps.append(stamp)
@@ -191,7 +196,9 @@ def measure_compiled(model: Any, blocks: Sequence[BlockSpec], x: np.ndarray, rep
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit does; a full collection with TensorFlow loaded outlasts a small model's pass
     try:
+        started = time.perf_counter()
         choice = choose(blocks, x, graph, threads, requested)
+        choice.select_s = time.perf_counter() - started - choice.whole.compile_s  # all of it, not just the rivals
         return _measure(blocks, x, graph, repeats, threads, choice, progress)
     finally:
         if gc_was_enabled:
@@ -205,6 +212,7 @@ def _measure(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, repeats: in
     clock = time.perf_counter
     runtime = choice.runtime
     notes = list(choice.notes)
+    compile_started = clock()
     compiled_blocks = [compile_range([block], runtime, example, graph, threads)
                        for block, example in zip(blocks, _block_examples(blocks, x), strict=True)]
     blocks_compile_s = [c.compile_s for c in compiled_blocks]
@@ -215,7 +223,14 @@ def _measure(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, repeats: in
 
     chained = chained_pass_fn(blocks, x, graph, runtime, threads, compiled_blocks)
     del compiled_blocks
-    timing_compile_s, method, chained_pass = chained.compile_s, chained.method, chained.run
+    method, chained_pass = chained.method, chained.run
+    examples = _block_examples(blocks, x)
+    largest = max(examples[1:], key=lambda e: e.nbytes, default=x)
+    identities = (_trivial(x, runtime, threads), _trivial(largest, runtime, threads)) \
+        if largest.nbytes > 2 * x.nbytes else None
+    # All of this phase is compile work: the instrumented pass, the trivial callable, and the loop around
+    # the block compiles (examples, freeing them), which Σ blocks_compile_s alone left in the overhead.
+    timing_compile_s = clock() - compile_started - sum(blocks_compile_s)
 
     whole: list[float] = []
     per_block: list[list[float]] = [[] for _ in blocks]
@@ -236,6 +251,16 @@ def _measure(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, repeats: in
             samples.append(float(t))
         if progress:
             progress(repeat + 2, total)
+    conversion = None
+    if identities:  # after the passes, counted in the overhead: 2 x CONVERSION_CALLS identity calls
+        small, big = ([], [])
+        for _ in range(CONVERSION_CALLS):
+            for fn, value, samples in ((identities[0], x, small), (identities[1], largest, big)):
+                begin = clock()
+                fn(value)
+                samples.append(clock() - begin)
+        # An identity call converts its bytes in and out: per byte crossing one way.
+        conversion = max(statistics.median(big) - statistics.median(small), 0.0) / (2 * (largest.nbytes - x.nbytes))
     repeats_s = clock() - repeats_started
 
     reference = np.asarray(whole_out)
@@ -249,7 +274,7 @@ def _measure(blocks: Sequence[BlockSpec], x: np.ndarray, graph: Any, repeats: in
         whole_samples_s=tuple(whole), block_samples_s=tuple(tuple(s) for s in per_block),
         pass_samples_s=tuple(passes), outputs=tuple(shapes), chained_max_abs_error=error,
         whole_max_abs_output=float(np.max(np.abs(reference))) if reference.size else 0.0,
-        repeats_s=repeats_s, method=method, notes=tuple(dict.fromkeys(notes)),
+        repeats_s=repeats_s, method=method, notes=tuple(dict.fromkeys(notes)), conversion_s_per_byte=conversion,
     )
 
 

@@ -206,6 +206,7 @@ def _compiled_fields(run: dict[str, Any], measured: Any, repeats: int, whole_med
         "select_s": measured.select_s,
         "call_overhead_s": measured.call_overhead_s,
         "call_overhead_samples_s": list(measured.call_overhead_samples_s),
+        "conversion_s_per_byte": measured.conversion_s_per_byte,
         "chained_pass_samples_s": list(measured.pass_samples_s),
         "timing_method": measured.method,
         "notes": list(measured.notes),

@@ -7,6 +7,11 @@ the probes see. When an estimate departs from the value of the last decision by 
 change, it re-partitions with the estimates: small or short-lived changes are ignored. Probes cost
 link and node time, far less than a benchmark, and see contention as well as the conditions, as a
 real probe would. A round starts only when the previous one has finished.
+
+With ``refresh: benchmark`` or ``recalibrate`` a trigger does not re-partition at once: it first asks
+for that refresh round on every watched node (priced as periodic's) and re-partitions when it is done,
+with the probed bandwidths and the node loads the round measured. The default, ``none``, trusts the
+probes alone.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 
 from testbed.policies.api import (
     Action,
+    BenchmarkDone,
     Every,
     Hop,
     LinkProbed,
@@ -28,7 +34,7 @@ from testbed.policies.api import (
     Started,
     Tick,
 )
-from testbed.policies.plans import best_switches, watched_hops, watched_nodes
+from testbed.policies.plans import best_switches, refresh_action, refresh_mode, watched_hops, watched_nodes
 
 __all__ = ["Adaptive", "load_from_speed"]
 
@@ -59,6 +65,9 @@ class Adaptive(Policy):
         self.last_change_s = -math.inf
         self.waiting: set = set()  # keys of the current round's probes still out; empty: no round
         self.seen: dict = {}
+        self.refresh = refresh_mode(settings, "none")
+        self.round = refresh_action(self.refresh, settings, planner)
+        self.refreshing: dict | None = None  # bandwidth estimates waiting for the refresh round's answer
 
     def start(self, obs: Started) -> list[Action]:
         actions = self._decide(obs.now_s, dict(obs.conditions.bandwidth_mbps), dict(obs.conditions.load))
@@ -71,6 +80,14 @@ class Adaptive(Policy):
             return self._collect(obs.now_s, ("bw", obs.hop), obs.bandwidth_mbps)
         if isinstance(obs, NodeProbed):
             return self._collect(obs.now_s, ("load", obs.node), load_from_speed(obs.speed, self.planner.capacity(obs.node)))
+        if isinstance(obs, BenchmarkDone) and self.refreshing is not None:
+            bandwidth, self.refreshing = self.refreshing, None
+            # the round measured every node: what it saw replaces the probes' load estimates
+            load = {node: obs.conditions.load.get(node, 0.0) for node in watched_nodes(self.planner)}
+            estimate = dict(self.estimate)
+            actions = self._decide(obs.now_s, bandwidth, load)
+            self.estimate = estimate
+            return actions
         return []
 
     def _decide(self, now_s: float, bandwidth_mbps: dict, load: dict) -> list[Action]:
@@ -113,13 +130,16 @@ class Adaptive(Policy):
             else:  # load: compare the single-request rate it leaves, (1 - load)
                 moved |= abs((1 - value) - (1 - base)) / max(1 - base, 1e-6) * 100 > s.threshold_pct
         self.strikes = self.strikes + 1 if moved else 0
-        if self.strikes < s.confirm or now_s - self.last_change_s < s.cooldown_s:
+        if self.strikes < s.confirm or now_s - self.last_change_s < s.cooldown_s or self.refreshing is not None:
             return []
         self.strikes = 0
         bandwidth = dict(self.nominal)  # links it does not probe keep their nominal value
         for key, value in self.estimate.items():
             if key[0] == "bw":
                 bandwidth[key[1]] = value
+        if self.round is not None:
+            self.refreshing = bandwidth  # decide when the round has measured the nodes
+            return [self.round()]
         load = {key[1]: value for key, value in self.estimate.items() if key[0] == "load"}
         estimate = dict(self.estimate)
         actions = self._decide(now_s, bandwidth, load)

@@ -35,6 +35,7 @@ __all__ = [
     "PolicySettings",
     "ProbeLink",
     "ProbeNode",
+    "Recalibrate",
     "Started",
     "Switch",
     "Tick",
@@ -113,7 +114,7 @@ class NodeProbed(Observation):
 
 @dataclass(frozen=True)
 class BenchmarkDone(Observation):
-    """Every node of a ``Benchmark`` round has finished.
+    """Every node of a ``Benchmark`` (or ``Recalibrate``) round has finished.
 
     ``conditions`` are what the round measured, as they were when it started (in the simulator, the
     true conditions at that moment): a benchmark describes the world it ran in, not the world it ends in.
@@ -152,7 +153,12 @@ class Action:
 
 @dataclass(frozen=True)
 class Switch(Action):
-    """Use ``config_id`` for the device's requests from now on (requests in flight keep theirs)."""
+    """Use ``config_id`` for the device's requests from now on (requests in flight keep theirs).
+
+    A switch that changes a node's block range costs compiling the new range there
+    (``plans.switch_work_s``): the driver charges that work on those nodes, as it does a benchmark's,
+    and the old configuration serves until it is done.
+    """
 
     device: str
     config_id: str
@@ -171,6 +177,13 @@ class Benchmark(Action):
         if not self.work_s:
             raise ValueError("a benchmark round needs at least one node")
         object.__setattr__(self, "work_s", _frozen_mapping(self.work_s))
+
+
+@dataclass(frozen=True)
+class Recalibrate(Benchmark):
+    """A cheaper refresh than ``Benchmark``: each node runs a few whole passes and rescales its profile
+    (the agent's ``recalibrate`` op), ``work_s[node]`` full-speed seconds. Answered by one ``BenchmarkDone``;
+    a driver that cannot tell the two apart may carry it out as a benchmark of the same work."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +256,16 @@ class Planner(Protocol):
     def benchmark_work_s(self, node: str) -> float:
         """Full-speed seconds one re-benchmark of the model costs on the node (raises ResourceMissing if unknown)."""
 
+    def recalibrate_work_s(self, node: str) -> float:
+        """Full-speed seconds one recalibration costs on the node: measured, else ``costs.recalibration_price``'s
+        estimate (raises ResourceMissing if the node is unknown)."""
+
+    def ranges(self, device: str, config_id: str) -> Mapping[str, tuple[int, int]]:
+        """Per node of the device's path that runs blocks under the configuration, its (first, last) block."""
+
+    def compile_work_s(self, node: str, first_block: int, last_block: int) -> float:
+        """Full-speed seconds compiling blocks first..last as one callable costs on the node (0: eager)."""
+
     def best(self, device: str, bandwidth_mbps: Mapping[Hop, float], load: Mapping[str, float],
              k: int = 1) -> list[str]:
         """scission's top-k configuration ids for the device under these conditions, best first."""
@@ -257,7 +280,8 @@ class Planner(Protocol):
 class PolicySettings(Protocol):
     """A policy's entry of the input file (e.g. ``testbed.sim.spec.PolicySpec``), read by attribute.
 
-    Each policy reads the fields of its kind (``period_s``, ``threshold_pct``, ...); these two are common.
+    Each policy reads the fields of its kind (``period_s``, ``threshold_pct``, ``refresh``, ...); these two
+    are common.
     """
 
     kind: str
@@ -271,6 +295,9 @@ class Policy:
     the actions to carry out now, in order (an empty list: nothing to do). A policy must ignore
     observations it does not use, so that drivers may report more than it asked for.
     """
+
+    free_switches = False
+    """True only for a yardstick (the oracle): drivers charge it no compile time when it switches."""
 
     def __init__(self, settings: PolicySettings, planner: Planner) -> None:
         self.settings = settings

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from testbed.errors import ConfigurationError, ResourceMissing
-from testbed.policies.api import Hop, Planner, PolicySettings, Switch
+from testbed.policies.api import Benchmark, Hop, Planner, PolicySettings, Recalibrate, Switch
 
-__all__ = ["benchmark_work_s", "best_switches", "watched_hops", "watched_nodes"]
+__all__ = ["REFRESH_MODES", "benchmark_work_s", "best_switches", "recalibrate_work_s", "refresh_action",
+           "refresh_mode", "switch_work_s", "watched_hops", "watched_nodes"]
+
+REFRESH_MODES = ("benchmark", "recalibrate", "none")
+"""How a policy refreshes what it knows of the nodes: a full re-benchmark, a recalibration (a few whole
+passes, rescaled), or not at all (adaptive's default: its probes only)."""
 
 
 def best_switches(planner: Planner, bandwidth_mbps: Mapping[Hop, float], load: Mapping[str, float]) -> list[Switch]:
@@ -52,4 +57,50 @@ def benchmark_work_s(settings: PolicySettings, planner: Planner) -> dict[str, fl
         except ResourceMissing as exc:  # say which policy needs it, and how to do without
             raise ResourceMissing(f"policy {settings.name}: {exc}; give overhead_s in the policy",
                                   node=exc.node, resource=exc.resource) from None
+    return out
+
+
+def recalibrate_work_s(settings: PolicySettings, planner: Planner) -> dict[str, float]:
+    """Per watched node, the seconds one recalibration costs: ``overhead_s`` if given, else the planner's."""
+    overhead_s = settings.overhead_s
+    if overhead_s is not None:
+        return {node: overhead_s for node in watched_nodes(planner)}
+    return {node: planner.recalibrate_work_s(node) for node in watched_nodes(planner)}
+
+
+def refresh_mode(settings: PolicySettings, default: str) -> str:
+    """The policy's ``refresh`` (``REFRESH_MODES``), ``default`` when it gives none."""
+    mode = getattr(settings, "refresh", None) or default
+    if mode not in REFRESH_MODES:
+        raise ConfigurationError(f"policy {settings.name}: refresh {mode!r} is not one of {', '.join(REFRESH_MODES)}")
+    return mode
+
+
+def refresh_action(mode: str, settings: PolicySettings, planner: Planner):
+    """A function returning the refresh round to ask for (costs priced once, now); None for mode 'none'."""
+    if mode == "none":
+        return None
+    if mode == "recalibrate":
+        work = recalibrate_work_s(settings, planner)
+        return lambda: Recalibrate(work)
+    work = benchmark_work_s(settings, planner)
+    return lambda: Benchmark(work)
+
+
+def switch_work_s(planner: Planner, device: str, old_id: str | None, new_id: str) -> dict[str, float]:
+    """Per node whose block range changes from ``old_id`` to ``new_id``, the seconds compiling its new range costs.
+
+    A node that keeps its range, or stops running blocks, pays nothing; nor does the first deployment
+    (``old_id`` None: compiled before the run). Nodes whose compile time is 0 (eager profiles) are left out.
+    """
+    if old_id is None or old_id == new_id:
+        return {}
+    old = planner.ranges(device, old_id)
+    out = {}
+    for node, (first, last) in planner.ranges(device, new_id).items():
+        if old.get(node) == (first, last):
+            continue
+        work = planner.compile_work_s(node, first, last)
+        if work > 0:
+            out[node] = work
     return out

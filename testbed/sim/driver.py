@@ -5,9 +5,15 @@ owns the link between a pure ``testbed.policies.Policy`` and one ``Simulation``:
 
 - time is the simulation's clock; every observation carries ``sim.now``;
 - ``Started`` and ``ConditionsChanged`` carry the true conditions (only the oracle reads the latter);
-- ``Switch`` becomes ``set_split`` (requests in flight keep their split), ``Every`` a ``call_every``
+- ``Switch`` becomes ``set_split`` (requests in flight keep their split); when the switch changes a
+  node's block range in a compiled runtime, the compile work (``plans.switch_work_s``) runs on those nodes
+  first, as overhead sharing them with requests (counted in ``sim.compile_work_s``), and the old split
+  serves until every one has finished (a later switch of the device supersedes a pending one, and is
+  priced against the split in use: switching back to it is free);
+  ``Every`` a ``call_every``
   that reports ``Tick``, ``Benchmark`` overhead work on each node (counted once per round in
   ``sim.benchmarks``) answered by ``BenchmarkDone`` with the conditions at the round's start,
+  ``Recalibrate`` the same with its (smaller) work, counted in ``sim.recalibrations`` as well,
   ``ProbeLink``/``ProbeNode`` a transfer or work that shares the link or node with requests and is
   answered with what it saw (bytes / elapsed; work / elapsed).
 
@@ -22,6 +28,8 @@ from scission.units import bytes_per_s_to_mbps
 from testbed.errors import ResourceMissing
 from testbed.policies import api, make_policy
 from testbed.policies.api import Action, Conditions, Hop, Observation, Policy, PolicySettings
+from testbed.policies.costs import compile_price, recalibration_price
+from testbed.policies.plans import switch_work_s
 from testbed.sim.world import Split, World
 
 __all__ = ["SimDriver", "WorldPlanner", "make_driver"]
@@ -67,6 +75,23 @@ class WorldPlanner:
             )
         return float(wall)
 
+    def recalibrate_work_s(self, node: str) -> float:
+        return self.recalibrate_price(node).work_s
+
+    def recalibrate_price(self, node: str):
+        """The recalibration cost of the node's profile and where it comes from (``costs.Price``)."""
+        nm = self.world.nodes[node]
+        return recalibration_price(nm.profile.run, [b.latency.mean_s for b in nm.profile.blocks],
+                                   nm.profile.call_overhead_s)
+
+    def ranges(self, device: str, config_id: str) -> Mapping[str, tuple[int, int]]:
+        plan = self.world.plan(device, self.world.parse_split(config_id))
+        return {st.node: (st.first_block, st.last_block) for st in plan.stages if st.kind == "compute"}
+
+    def compile_work_s(self, node: str, first_block: int, last_block: int) -> float:
+        nm = self.world.nodes[node]
+        return compile_price(nm.profile.run, len(nm.profile.blocks), first_block, last_block)
+
     def best(self, device: str, bandwidth_mbps: Mapping[Hop, float], load: Mapping[str, float],
              k: int = 1) -> list[str]:
         return [config.id for config in self.world.best(device, bandwidth_mbps, load, k)]
@@ -85,6 +110,8 @@ class SimDriver:
         self.world = world
         self._sim = None
         self._splits: dict[str, Split] = {}
+        self._asked: dict[str, str] = {}  # device -> the configuration last asked for (in use or compiling)
+        self._generation: dict[str, int] = {}  # device -> switches asked; a compile that finishes late is void
 
     @property
     def name(self) -> str:
@@ -114,7 +141,7 @@ class SimDriver:
     def _do(self, action: Action) -> None:
         sim = self._sim
         if isinstance(action, api.Switch):
-            sim.set_split(action.device, self._split(action.config_id))
+            self._switch(action)
         elif isinstance(action, api.Every):
             timer = action.timer
             sim.call_every(action.period_s, lambda: self._observe(api.Tick(sim.now, timer)), action.first_s)
@@ -131,9 +158,36 @@ class SimDriver:
         else:
             raise TypeError(f"policy {self.name} returned {action!r}, which is not an action this driver knows")
 
+    def _switch(self, action: api.Switch) -> None:
+        sim, device = self._sim, action.device
+        split = self._split(action.config_id)
+        if self._asked.get(device) == split.id:
+            return  # already in use or compiling
+        self._asked[device] = split.id
+        generation = self._generation[device] = self._generation.get(device, 0) + 1  # voids a pending switch
+        applied = sim.split.get(device)  # what the nodes hold loaded and serve: the diff is against it
+        work = {}
+        if applied is not None and applied != split and not self.policy.free_switches:
+            work = switch_work_s(self.policy.planner, device, applied.id, split.id)
+        if not work:
+            sim.set_split(device, split)
+            return
+        left = [len(work)]
+
+        def compiled(_elapsed_s: float) -> None:
+            left[0] -= 1
+            if left[0] == 0 and self._generation[device] == generation:
+                sim.set_split(device, split)
+
+        for node, work_s in work.items():
+            sim.compile_work_s += work_s
+            sim.submit_work(node, work_s, compiled, overhead=True)
+
     def _benchmark(self, action: api.Benchmark) -> None:
         sim = self._sim
         sim.benchmarks += 1
+        if isinstance(action, api.Recalibrate):
+            sim.recalibrations += 1
         measured = self._conditions()  # what the round will report: the world it started in
         nodes = tuple(action.work_s)
         left = [len(nodes)]

@@ -16,7 +16,8 @@ The primitive API (what a policy driver may use; nothing else of ``Simulation`` 
 - ``submit_work(node, work_s, on_done, overhead=False)``: full-speed seconds of work sharing the node with
   requests, ``on_done(elapsed_s)``; with ``overhead`` it counts as benchmarking;
 - ``submit_transfer(hop, size_bytes, on_done)``: bytes over one directed link, ``on_done(serialisation_s)``;
-- the counters ``benchmarks`` and ``repartitions`` (a policy adds to ``benchmarks``);
+- the counters ``benchmarks`` (``recalibrations`` of them), ``repartitions`` and ``compile_work_s`` (a policy's
+  driver adds to ``benchmarks``, ``recalibrations`` and ``compile_work_s``);
 - and the hooks it implements: ``policy.start(sim)`` before the first arrival, ``policy.on_conditions(sim)``
   after every condition change.
 """
@@ -131,7 +132,9 @@ class Simulation:
         self.change_log: list[tuple[float, str, float]] = []
         self.repartitions = 0
         self.benchmarks = 0
+        self.recalibrations = 0  # of the benchmark rounds, those that were recalibrations
         self.overhead_work_s = 0.0
+        self.compile_work_s = 0.0  # of the overhead, compiling new block ranges on a switch
         self.probe_bytes = 0.0
         self.arrived = 0
         self.finished = 0

@@ -137,7 +137,9 @@ def run_one(world: World, spec: SimulationSpec, policy_spec, seed: int, traces=N
         "overloaded_at": None if raw["rho_peak"] < 1 else f"t={raw['rho_peak_at'][0]:g} s on {raw['rho_peak_at'][1]}",
         "repartitions": sim.repartitions,
         "benchmarks": sim.benchmarks,
+        "recalibrations": sim.recalibrations,
         "overhead_work_s": sim.overhead_work_s,
+        "compile_work_s": sim.compile_work_s,
         # share of the nodes' capacity spent benchmarking, and share of all work done on the nodes
         "overhead_fraction": sim.overhead_work_s / node_capacity if node_capacity > 0 else 0.0,
         "overhead_share_of_work": sim.overhead_work_s / node_work if node_work > 0 else 0.0,
@@ -165,6 +167,8 @@ def _aggregate(runs: list[RunResult], policies) -> dict:
             entry[key] = m
             entry[f"{key}_ci95"] = h
         entry["repartitions"] = sum(r.summary["repartitions"] for r in mine) / len(mine)
+        for key in ("benchmarks", "recalibrations", "compile_work_s"):  # refresh rounds and switch compiles
+            entry[key] = sum(r.summary[key] for r in mine) / len(mine)
         entry["final_config"], entry["final_config_seeds"] = _most_common(r.summary["final_config"] for r in mine)
         entry["bytes_transferred"] = sum(r.summary["bytes_transferred"] for r in mine) / len(mine)
         entry["stable"] = all(r.summary["stable"] for r in mine)

@@ -17,6 +17,7 @@ from pydantic import PrivateAttr, ValidationError, ValidationInfo, field_validat
 from scission import quantities
 from scission.files import read_yaml, validation_message
 from testbed.errors import SimulationFileError
+from testbed.policies.plans import REFRESH_MODES
 from testbed.schema import Strict, at_least, named_quantity, positive
 
 __all__ = [
@@ -113,6 +114,7 @@ class PolicySpec(Strict):
     rank: int | None = None
     period_s: float | None = None
     overhead_s: float | None = None
+    refresh: str | None = None  # benchmark | recalibrate | none; default: periodic benchmark, adaptive none
     probe_period_s: float = 5.0
     probe_bytes: float = 20_000.0
     probe_work_s: float = 0.005
@@ -132,6 +134,13 @@ class PolicySpec(Strict):
         if v not in _ADAPTING_KINDS and not (v.endswith("-only") and len(v) > len("-only")):
             raise ValueError(f"{v!r} is not allowed; input should be 'static', '<tier>-only' (e.g. 'device-only', "
                              "'edge-only', 'cloud-only'), 'oracle', 'periodic' or 'adaptive'")
+        return v
+
+    @field_validator("refresh")
+    @classmethod
+    def _refresh(cls, v: str | None) -> str | None:
+        if v is not None and v not in REFRESH_MODES:
+            raise ValueError(f"{v!r} is not allowed; input should be 'benchmark', 'recalibrate' or 'none'")
         return v
 
     @field_validator("period_s", "probe_period_s", "probe_bytes", "probe_work_s", "threshold_pct")
@@ -164,6 +173,10 @@ class PolicySpec(Strict):
             raise ValueError(f"rank {self.rank} must be at least 1")
         if self.kind == "periodic" and self.period_s is None:
             raise ValueError("a periodic policy needs period_s")
+        if self.refresh is not None and self.kind not in ("periodic", "adaptive"):
+            raise ValueError(f"refresh {self.refresh!r}: only periodic and adaptive policies refresh their profiles")
+        if self.kind == "periodic" and self.refresh == "none":
+            raise ValueError("a periodic policy refreshes by 'benchmark' or 'recalibrate', not 'none'")
         return self
 
     @property

@@ -11,7 +11,9 @@ zero-load simulated latency equals its scission cost exactly:
   with ``rtt_share`` 0.5 (one way; `testbed run`'s prediction, like the original tool, charges a whole
   round trip per hop) and the harmonic bandwidth of the route;
 - a block's time is its profile time divided by the node's speed and by its single-request rate under
-  background load, ``min(1, capacity * (1 - load))``.
+  background load, ``min(1, capacity * (1 - load))``;
+- a compute stage (one tier's block range, one compiled call) adds the profile's ``call_overhead_s`` once,
+  scaled alike (block times of compiled profiles are net of it; 0 for legacy and version-1 profiles).
 """
 
 from __future__ import annotations
@@ -331,7 +333,8 @@ class World:
             rate = min(1.0, nm.capacity * (1 - load.get(node, 0.0))) * nm.speed
             cand = candidate_from_model(node, nm.profile)
             scaled = tuple(t / rate for t in cand.latencies_s)
-            tiers.append(Tier(tier, (type(cand)(node, scaled, cand.output_bytes, cand.first_layers, cand.last_layers),)))
+            tiers.append(Tier(tier, (type(cand)(node, scaled, cand.output_bytes, cand.first_layers, cand.last_layers,
+                                                cand.call_overhead_s / rate),)))
         links = []
         present = [n for n in path.nodes if n is not None]
         for i, a in enumerate(present):
@@ -382,10 +385,21 @@ class World:
     def mean_work_s(self, node: str, first: int, last: int) -> float:
         """Mean full-speed seconds of blocks first..last on a node (for offered-load checks)."""
         nm = self.nodes[node]
-        return sum(b.latency.mean_s for b in nm.profile.blocks[first:last + 1]) / nm.speed
+        return (sum(b.latency.mean_s for b in nm.profile.blocks[first:last + 1]) + nm.profile.call_overhead_s) / nm.speed
 
     def service_sampler(self, node: str, first: int, last: int, kind: str, cv: float):
-        """(constant_work_s or None, draw(rng, n) -> np.ndarray) for blocks first..last on a node."""
+        """(constant_work_s or None, draw(rng, n) -> np.ndarray) for blocks first..last on a node, the call
+        overhead included once (a constant: it is measured apart, as a median)."""
+        const, draw = self._block_sampler(node, first, last, kind, cv)
+        nm = self.nodes[node]
+        overhead = nm.profile.call_overhead_s / nm.speed
+        if not overhead:
+            return const, draw
+        if draw is None:
+            return const + overhead, None
+        return None, lambda rng, n: draw(rng, n) + overhead
+
+    def _block_sampler(self, node: str, first: int, last: int, kind: str, cv: float):
         nm = self.nodes[node]
         blocks = nm.profile.blocks[first:last + 1]
         has_samples = all(b.latency.samples_s for b in blocks)

@@ -18,6 +18,7 @@ from scission import quantities
 from scission.files import atomic_write_text
 from scission.quantities import QuantityError
 from testbed.errors import SweepError
+from testbed.policies.plans import REFRESH_MODES
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ AXES: dict[str, AxisKind] = {
         AxisKind("input_size", "input_size_bytes", "size", "'0.15MB'"),
         AxisKind("model", "model", None),
         AxisKind("policy", "policy", None),
+        AxisKind("refresh", "refresh", None, "benchmark or recalibrate"),  # how periodic/adaptive refresh profiles
     ]
 }
 
@@ -74,6 +76,8 @@ def parse_value(axis: AxisKind, raw: Any, unit: str | None, where: str) -> Any:
     if axis.unit_kind is None:
         if not isinstance(raw, str) or not raw.strip():
             raise SweepError(f"{where}: {raw!r} is not a {axis.name} name")
+        if axis.name == "refresh" and raw.strip() not in REFRESH_MODES:
+            raise SweepError(f"{where}: {raw.strip()!r} is not one of {', '.join(REFRESH_MODES)}")
         return raw.strip()
     try:
         return _PARSERS[axis.unit_kind](raw, unit)
@@ -162,6 +166,15 @@ def apply_simulation(applier: Applier, axis: str, value: Any, target: Target) ->
         for policy in doc.get("policies", []):
             if policy.get("kind") == "periodic":
                 policy["period_s"] = value
+    elif axis == "refresh":
+        if value not in REFRESH_MODES:
+            raise SweepError(f"axes.refresh: {value!r} is not one of {', '.join(REFRESH_MODES)}")
+        refreshing = [p for p in doc.get("policies", []) if p.get("kind") in ("periodic", "adaptive")]
+        if not refreshing:
+            raise SweepError("axes.refresh: the base file has no periodic or adaptive policy to refresh")
+        for policy in refreshing:
+            if not (value == "none" and policy.get("kind") == "periodic"):
+                policy["refresh"] = value
     elif axis == "input_size":
         doc["input_bytes"] = value
     elif axis == "model":

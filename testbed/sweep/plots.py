@@ -225,3 +225,40 @@ def heatmap(table: pd.DataFrame, x: str, y: str, metric: str, path: str | Path, 
                f"(seeds) of each point.")
     series = list(getattr(fig, "_scission_series", []))
     return Drawn(save_figure_all(fig, path, formats=formats), caption, series)
+
+
+def tradeoff_plot(table: pd.DataFrame, x_metric: str, y_metric: str, along: str, hue: str, path: str | Path,
+                  title: str = "", formats: Sequence[str] | None = None) -> Drawn:
+    """``y_metric`` against ``x_metric`` (two metrics, e.g. regret against overhead), one line per ``hue``,
+    one point per value of the axis ``along`` (labelled with it), each point the mean over its replications
+    with its 95% interval on both metrics. Every other axis must be constant (else MixedAxesError)."""
+    plt = pyplot()
+    fixed = {c: v for c, v in fixed_axes(table).items() if c not in (along, hue)}
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 2.8), layout="constrained")
+    counts: list[int] = []
+    for index, label in enumerate(sorted(table[hue].dropna().unique().tolist())):
+        part = table[table[hue] == label]
+        xs = summarise(part, [along], x_metric).sort_values(along)
+        ys = summarise(part, [along], y_metric).sort_values(along)
+        counts += ys["n"].tolist()
+        style = style_of(index)
+        ax.errorbar(xs["mean"], ys["mean"], xerr=xs["ci95"].fillna(0), yerr=ys["ci95"].fillna(0), label=str(label),
+                    capsize=2, elinewidth=0.6, **style)
+        for x, y, value in zip(xs["mean"], ys["mean"], xs[along], strict=True):
+            ax.annotate(format_value(along, value), (x, y), textcoords="offset points", xytext=(4, 3),
+                        fontsize=SMALL_FONT_PT, color=style["color"])
+        note_series(fig, panel=None, label=label, x=xs["mean"].tolist(), mean=ys["mean"].tolist(),
+                    ci95=ys["ci95"].tolist(), n=ys["n"].tolist(), along=xs[along].tolist())
+    if _is_log(table[x_metric].where(table[x_metric] > 0).dropna()):
+        ax.set_xscale("log")
+    ax.set_xlabel(label_of(x_metric))
+    ax.set_ylabel(label_of(y_metric))
+    ax.grid(alpha=0.3)
+    ax.legend(title=label_of(hue), frameon=False)
+    heading = title or f"{label_of(y_metric)} against {label_of(x_metric)}, points labelled by {label_of(along)}"
+    if fixed:
+        heading += f"; {describe_fixed(fixed)}"
+    ax.set_title(textwrap.fill(heading, 55))
+    caption = f"{heading}. Points: {replications_text(counts)}."
+    series = list(getattr(fig, "_scission_series", []))
+    return Drawn(save_figure_all(fig, path, formats=formats), caption, series)
