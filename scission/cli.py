@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scission.benchmark import cli as benchmark_cli  # argparse only; TensorFlow loads inside run()
 
     benchmark_cli.add_parser(sub)
+    from scission.benchmark import recalibrate  # argparse only; TensorFlow loads inside run()
+
+    recalibrate.add_parser(sub)
     return parser
 
 

@@ -92,6 +92,8 @@ class Agent:
             return self._benchmark(frame.header)
         if op == "speed":
             return self._speed(frame.header), None
+        if op == "recalibrate":
+            return self._recalibrate(frame.header), None
         return error_reply(f"unknown op {op!r}; ops are ping, load, infer, drive, benchmark, speed"), None
 
     def _stage_summary(self) -> dict[str, Any] | None:
@@ -339,6 +341,46 @@ class Agent:
         samples = self._caller.submit(run).result()
         return {"ok": True, "node": self.node, "model": model, "pass_s": samples,
                 "median_s": float(np.median(samples))}
+
+    def _recalibrate(self, header: dict[str, Any]) -> dict[str, Any]:
+        """`scission recalibrate`'s passes on this node: the whole model as one compiled callable in ``runtime``,
+        timed ``passes`` times on the serving thread; the caller rescales its copy of the profile. A model the
+        node cannot build, or an unknown runtime, is an error reply; the agent keeps serving."""
+        from scission import runtimes
+        from scission.errors import ScissionError
+
+        try:
+            model = str(header["model"])
+            passes = int(header.get("passes", 1))
+            runtime = str(header.get("runtime") or runtimes.FALLBACK)
+            seed = int(header.get("seed", 0))
+        except (KeyError, TypeError, ValueError):
+            return error_reply("recalibrate needs model, an integer passes and a runtime name")
+        if not 1 <= passes <= 100:
+            return error_reply(f"passes {passes} must be 1..100")
+        try:
+            runtimes.check_runtime(runtime, allow_auto=False)
+        except ScissionError as exc:
+            return error_reply(str(exc))
+        started = time.perf_counter()
+        try:
+            loaded, analysis, example = self._model(model, seed, header.get("model_file"))
+        except Exception as exc:
+            return error_reply(f"node {self.node} cannot build {model}: {exc}")
+        built = time.perf_counter()
+
+        def run():
+            from scission.benchmark.graph import graph_model
+            from scission.benchmark.recalibrate import whole_passes
+
+            return whole_passes(analysis.blocks, graph_model(loaded.model), example, runtime, passes)
+
+        compiled, samples = self._caller.submit(run).result()
+        wall_s = time.perf_counter() - started
+        return {"ok": True, "node": self.node, "model": model, "pass_s": samples,
+                "median_s": float(np.median(samples)), "wall_s": wall_s, "runtime": compiled.runtime,
+                "compile_s": compiled.compile_s, "note": compiled.note,
+                "cost_s": wall_s - (built - started) - compiled.compile_s}
 
     def _benchmark(self, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         model = str(header.get("model", ""))

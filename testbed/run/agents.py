@@ -24,7 +24,7 @@ from testbed.agent.server import DEFAULT_PORT
 from testbed.errors import AgentError, RunFailed, translated
 
 __all__ = ["AGENT_LOG", "CALL_LOG", "AgentClient", "Agents", "BenchmarkReply", "Executor", "Hop",
-           "RequestRecord"]
+           "RecalibrationReply", "RequestRecord"]
 
 log = logging.getLogger(__name__)
 AGENT_LOG = "/tmp/testbed-agent.log"
@@ -84,6 +84,20 @@ class BenchmarkReply:
     files: dict[str, bytes]
     wall_s: float | None
     chained_pass_s: float | None
+
+
+@dataclass(frozen=True)
+class RecalibrationReply:
+    """A node's recalibration passes: whole passes now in ``runtime`` (seconds), their median, the op's wall
+    time, compile time and cost apart from build and compile (what a policy is charged)."""
+
+    pass_s: tuple[float, ...]
+    median_s: float
+    wall_s: float
+    runtime: str
+    compile_s: float | None = None
+    cost_s: float | None = None
+    note: str | None = None
 
 
 class Agents(Protocol):
@@ -196,3 +210,13 @@ class AgentClient:
         """Median chained-pass time of the whole model on ``node`` now (seconds)."""
         reply = self.call(node, "speed", {"model": model, "passes": passes, "seed": seed}, timeout_s=600)
         return float(reply["median_s"])
+
+    def recalibrate(self, node: str, model: str, passes: int = 1, runtime: str = "tf-function",
+                    seed: int = 0) -> RecalibrationReply:
+        """Whole passes of ``model`` on ``node`` now, as `scission recalibrate` runs them (AgentError when the
+        node cannot build the model or the runtime is unknown)."""
+        reply = self.call(node, "recalibrate", {"model": model, "passes": passes, "runtime": runtime, "seed": seed},
+                          timeout_s=600)
+        return RecalibrationReply(tuple(float(s) for s in reply["pass_s"]), float(reply["median_s"]),
+                                  float(reply["wall_s"]), str(reply.get("runtime", runtime)), reply.get("compile_s"),
+                                  reply.get("cost_s"), reply.get("note"))
