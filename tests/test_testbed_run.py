@@ -97,8 +97,8 @@ def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path)
     speeds = pd.read_parquet(out / "speeds.parquet")
     assert set(speeds[speeds["label"] == "benchmark"]["node"]) == {"device", "edge", "cloud"}
     assert (speeds["probe_s"] > 0).all() and (speeds["factor"] > 0).all()
-    assert configs["predicted_adjusted_s"].notna().all() and summary[0]["prediction"] == "speed-adjusted"
-    assert "profile_only" in summary[0]
+    assert configs["predicted_adjusted_s"].notna().all() and summary[0]["prediction"] == "profile"
+    assert "speed_adjusted" in summary[0]
     assert (out / "plots" / "predicted-vs-measured.png").exists()
     assert (out / "plots" / "breakdown-mobilenetv2.png").exists()
     assert (out / "summary.md").read_text().startswith("# testbed run")

@@ -370,6 +370,8 @@ class Agent:
         with tempfile.TemporaryDirectory() as out:
             argv = ["scission", "benchmark", "--tier", tier, "--name", self.node, "--model", model,
                     "--repeats", str(repeats), "--out", out, "--json"]
+            if header.get("runtime"):  # the runtime the profile is timed in (auto: chosen by measurement)
+                argv += ["--runtime", str(header["runtime"])]
             started = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             wall_s = time.perf_counter() - started
