@@ -45,6 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--weights", metavar="PATH", help="local weights file for the model (default: random weights)")
     parser.add_argument("--out", default="profiles", metavar="DIR",
                         help="folder for <tier>-<name>.scission profiles (default ./profiles)")
+    parser.add_argument("--runtime", default="auto", metavar="NAME",
+                        help="runtime to time blocks and model in: auto (the fastest compiled runtime whose output "
+                        "matches eager), tf-function, onnxruntime, litert, or eager (layer by layer, the old path); "
+                        "default auto")
     parser.add_argument("--json", action="store_true", help="print a JSON summary per model on stdout")
     parser.add_argument("--plot", metavar="DIR", help="write per-block latency / output size plots to DIR")
     add_format_option(parser)
@@ -60,7 +64,9 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     from scission.benchmark.worker import Job
     from scission.errors import BenchmarkError
     from scission.profiles import Resource
+    from scission.runtimes import EAGER, check_runtime
 
+    check_runtime(args.runtime)
     if args.repeats < 1:
         raise BenchmarkError(f"--repeats {args.repeats} must be at least 1")
     Resource(args.tier, args.name)
@@ -92,10 +98,12 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     if args.input:
         inputs.check_image(args.input)
     metadata = host.host_metadata()
+    if args.runtime != EAGER:
+        metadata["execution"] = "compiled block ranges (the runtime of each model is its run.runtime)"
     return [
         Job(model=s.name, tier=args.tier, resource_name=args.name, repeats=args.repeats, out_dir=args.out,
             metadata=metadata, model_file=s.model_file, weights_path=s.weights_path, input_path=args.input,
-            custom_objects=s.custom_objects, unsafe=s.unsafe)
+            custom_objects=s.custom_objects, unsafe=s.unsafe, runtime=args.runtime)
         for s in sources
     ]
 
@@ -118,10 +126,16 @@ def block_sum_warning(summary: dict[str, Any]) -> str | None:
 
 
 def _describe(summary: dict[str, Any]) -> str:
+    runtime = summary.get("runtime", "eager")
+    compiled = ""
+    if runtime != "eager":
+        compiled = (f", compile {summary['compile_s']:.1f} s (+ blocks {sum(summary['blocks_compile_s']):.1f} s), "
+                    f"call overhead {summary['call_overhead_s'] * 1000:.2f} ms")
     return (
-        f"{summary['model']}: {len(summary['blocks'])} blocks, whole model {summary['whole_model_median_s'] * 1000:.1f} ms "
-        f"(median of {summary['repeats']}), Σ blocks / whole {_ratio(summary)}, "
-        f"chained error {summary['chained_max_abs_error']:.2g}, overhead {summary['overhead_ratio']:.2f} x R, "
+        f"{summary['model']} [{runtime}]: {len(summary['blocks'])} blocks, whole model "
+        f"{summary['whole_model_median_s'] * 1000:.1f} ms (median of {len(summary.get('whole_model_samples_s', [])) or summary['repeats']}), "
+        f"Σ blocks / whole {_ratio(summary)}, chained error {summary['chained_max_abs_error']:.2g}, "
+        f"overhead {summary['overhead_ratio']:.2f} x R{compiled}, "
         f"wall {summary['wall_s']:.1f} s, build {summary['build_s']:.1f} s -> {summary['profile']}"
     )
 
@@ -174,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(tasks[summary["model"]], completed=summary["repeats"] + 1)
                 if not args.json:
                     say(_describe(summary))
+                for note in summary.get("notes") or ():  # a runtime that could not convert: said, not an error
+                    bar.console.print(f"note: {summary['model']}: {note}", highlight=False, soft_wrap=True)
                 warning = block_sum_warning(summary)
                 if warning:
                     bar.console.print(warning, highlight=False, soft_wrap=True)
