@@ -65,13 +65,15 @@ def main() -> None:
     fast_small_s = time.perf_counter() - start
     assert [round(c.latency_s, 9) for c in fast] == [round(c.latency_s, 9) for c in brute]
 
-    cli = str(REPO / ".venv" / "bin" / "scission")
+    venv_cli = REPO / ".venv" / "bin" / "scission"
+    # a worktree without its own .venv runs this checkout's code, not the console script's
+    cli = [str(venv_cli)] if venv_cli.exists() else [sys.executable, "-m", "scission.cli"]
     walls = []
     for model in MODELS:
         for network in ("network_stats.csv", "network_stats_wired.csv"):
             for flags in FLAG_SETS:
                 start = time.perf_counter()
-                done = subprocess.run([cli, "predict", str(LEGACY), network, model, *flags],
+                done = subprocess.run([*cli, "predict", str(LEGACY), network, model, *flags],
                                       capture_output=True, text=True)
                 walls.append(time.perf_counter() - start)
                 if done.returncode != 0:

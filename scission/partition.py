@@ -70,6 +70,7 @@ def candidate_from_model(name: str, model: ModelProfile) -> Candidate:
         output_bytes=tuple(b.output_bytes for b in model.blocks),
         first_layers=tuple(b.first_layer for b in model.blocks),
         last_layers=tuple(b.last_layer for b in model.blocks),
+        call_overhead_s=model.call_overhead_s,
     )
 
 

@@ -3,7 +3,9 @@
 A configuration gives each tier, in order, a contiguous and possibly empty run of blocks on one of that
 tier's candidates; the first tier (the device, which holds the input) always has a resource. The data
 path visits the first tier and every later tier that runs at least one block. Latency is the sum of the
-block latencies plus, per hop, ``delay_ms / 1000 + bytes / (bandwidth_mbps * 125000)``, where bytes is the
+block latencies, plus each running tier's resource's per-call overhead once (``Candidate.call_overhead_s``:
+block latencies of compiled profiles are net of it; 0 for legacy and version-1 profiles), plus, per hop,
+``delay_ms / 1000 + bytes / (bandwidth_mbps * 125000)``, where bytes is the
 output of the last block run before the hop, or the input size when no block has run yet; ``delay_ms`` is
 the link's round trip ``rtt_ms`` times its ``rtt_share`` (1 in the original tool, 0.5 in the simulator).
 
@@ -33,13 +35,18 @@ _RANGE_RE = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*:\s*(\d+)\s*-\s*(\d+)\s*$")
 
 @dataclass(frozen=True)
 class Candidate:
-    """One resource's view of the model: per-block latency, output size and layer range."""
+    """One resource's view of the model: per-block latency, output size and layer range.
+
+    ``call_overhead_s``: the cost of calling one compiled callable, paid once by a tier that runs any
+    block on this resource (its block latencies are net of it).
+    """
 
     name: str
     latencies_s: tuple[float, ...]
     output_bytes: tuple[int, ...]
     first_layers: tuple[int, ...]
     last_layers: tuple[int, ...]
+    call_overhead_s: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.latencies_s)
@@ -49,6 +56,18 @@ class Candidate:
             raise ScissionError(f"candidate {self.name!r}: per-block columns differ in length")
         if any(not (math.isfinite(t) and t >= 0) for t in self.latencies_s):
             raise ScissionError(f"candidate {self.name!r}: block latencies must be finite and >= 0")
+        if not (math.isfinite(self.call_overhead_s) and self.call_overhead_s >= 0):
+            raise ScissionError(f"candidate {self.name!r}: call overhead {self.call_overhead_s!r} s must be finite and >= 0")
+
+    def range_s(self, first: int, end: int) -> float:
+        """Compute time of blocks first..end-1 run as one call: their latencies, then the call overhead once
+        (0 when the range is empty). The one place the cost of a tier's compute is defined."""
+        total = 0.0  # a float even when the tier runs nothing: one JSON type per field
+        for b in range(first, end):
+            total += self.latencies_s[b]
+        if end > first and self.call_overhead_s:
+            total += self.call_overhead_s
+        return total
 
     @property
     def block_count(self) -> int:
@@ -149,6 +168,7 @@ class Placement:
     last_layer: int
     compute_s: float
     sent_bytes: float
+    call_overhead_s: float = 0.0  # the part of compute_s that is the per-call overhead (0 when it runs nothing)
 
     @property
     def runs(self) -> bool:
@@ -379,13 +399,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
         candidate = problem.candidate(index, name) if name is not None else None
         segments.append((index, candidate, start, start + count))
         start += count
-    computes = []
-    for _, cand, lo, hi in segments:
-        total = 0.0  # a float even when the tier runs nothing: one JSON type per field
-        if cand is not None:
-            for b in range(lo, hi):
-                total += cand.latencies_s[b]
-        computes.append(total)
+    computes = [cand.range_s(lo, hi) if cand is not None else 0.0 for _, cand, lo, hi in segments]
 
     # Hops along the data path: the device, then every later tier that runs a block.
     path = [0] + [i for i in range(1, len(tiers)) if segments[i][3] > segments[i][2]]
@@ -422,6 +436,7 @@ def evaluate(problem: Problem, resources: Sequence[str | None], block_counts: Se
                 last_layer=cand.last_layers[hi - 1] if runs else -1,
                 compute_s=computes[index],
                 sent_bytes=sent[index],
+                call_overhead_s=float(cand.call_overhead_s) if runs else 0.0,
             )
         )
     total_compute = 0.0

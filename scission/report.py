@@ -26,7 +26,8 @@ def as_dict(rank: int, config: Configuration, input_size: InputSize | None = Non
     """One configuration for ``--json``: every field has one type (documented in docs/search.md).
 
     Seconds and bytes are floats, indices ints; a tier that runs nothing has ``first_layer``, ``last_layer``,
-    ``first_block`` and ``last_block`` -1, ``compute_s`` 0.0, and ``resource`` null unless it is the device.
+    ``first_block`` and ``last_block`` -1, ``compute_s`` and ``call_overhead_s`` 0.0, and ``resource`` null unless
+    it is the device. A running tier's ``compute_s`` includes its ``call_overhead_s`` (paid once per tier).
     """
     out: dict[str, Any] = {
         "rank": int(rank),
@@ -49,6 +50,7 @@ def as_dict(rank: int, config: Configuration, input_size: InputSize | None = Non
             "first_block": int(p.first_block),
             "last_block": int(p.last_block),
             "compute_s": float(p.compute_s),
+            "call_overhead_s": float(p.call_overhead_s),
             "sent_bytes": float(p.sent_bytes),
         }
         for p in config.placements

@@ -107,6 +107,7 @@ class _TierData:
     cands: list[Candidate]
     cons: TierConstraints
     prefix: np.ndarray  # (R, n+1) prefix sums of latency
+    overhead: np.ndarray  # (R,) per-call overhead, paid once by a segment that runs at least one block
     out: np.ndarray  # (R, n+1) payload sent when the segment ends at j (j=0: input bytes)
     lo: np.ndarray  # (R, n+1) window of starts for each end j, before legacy flags
     hi: np.ndarray
@@ -127,6 +128,7 @@ def _tier_data(problem: Problem, t: int) -> _TierData:
     cands = [c for c in tier.candidates if cons.allows_resource(c.name)]
     rows = len(cands)
     prefix = np.zeros((rows, n + 1))
+    overhead = np.array([c.call_overhead_s for c in cands], dtype=float)
     out = np.zeros((rows, n + 1))
     lo = np.zeros((rows, n + 1), dtype=np.int64)
     hi = np.zeros((rows, n + 1), dtype=np.int64)
@@ -139,7 +141,8 @@ def _tier_data(problem: Problem, t: int) -> _TierData:
         out[r, 1:] = np.asarray(cand.output_bytes, dtype=float)
         first = np.asarray(cand.first_layers)
         last = np.asarray(cand.last_layers)
-        nz = np.where(lat > 0, np.arange(n), -1)
+        # legacy rule: a tier "ran" when its compute is non-zero; with a call overhead every block counts
+        nz = np.where((lat > 0) | (overhead[r] > 0), np.arange(n), -1)
         last_nonzero[r, 1:] = np.maximum.accumulate(nz)
         # Segment [i, j): runs blocks i..j-1, layer range first[i]..last[j-1].
         lo_r = np.zeros(n + 1, dtype=np.int64)
@@ -154,7 +157,8 @@ def _tier_data(problem: Problem, t: int) -> _TierData:
             reaches[1:] = last >= layer
             lo_r = np.where(reaches, np.maximum(lo_r, _first_true(first > layer, n + 1)), lo_r)
         if cons.time_cap_s is not None:
-            bound = prefix[r] - cons.time_cap_s * (1 + _TOL) - _TOL
+            # blocks i..j-1 cost prefix[j] - prefix[i] + overhead <= cap
+            bound = prefix[r] + overhead[r] - cons.time_cap_s * (1 + _TOL) - _TOL
             lo_r = np.maximum(lo_r, np.searchsorted(prefix[r], bound, side="left"))
         if t == 0:
             # The device always starts at block 0; j = 0 means it runs nothing.
@@ -174,7 +178,7 @@ def _tier_data(problem: Problem, t: int) -> _TierData:
         lo[r], hi[r] = lo_r, hi_r
     can_run = rows > 0 and cons.must_run is not False
     skippable = t > 0 and not cons.requires_run and not cons.include_layers
-    return _TierData(t, tier.name, cands, cons, prefix, out, lo, hi, last_nonzero, can_run, skippable)
+    return _TierData(t, tier.name, cands, cons, prefix, overhead, out, lo, hi, last_nonzero, can_run, skippable)
 
 
 # --------------------------------------------------------------------------------------------------- the DP
@@ -210,7 +214,9 @@ class _Search:
         vals = np.full((rows, n + 1, k), INF)
         src = np.full((rows, n + 1, k), -1, dtype=np.int64)
         ok = dev.hi >= 0
-        vals[:, :, 0] = np.where(ok, dev.prefix, INF)
+        dev_cost = dev.prefix.copy()
+        dev_cost[:, 1:] += dev.overhead[:, None]  # j = 0: the device runs nothing and pays no call
+        vals[:, :, 0] = np.where(ok, dev_cost, INF)
         self.G[(0, "dev")] = (vals, src)
 
         for t in range(1, len(self.tiers)):
@@ -234,7 +240,7 @@ class _Search:
                         v_lo = np.maximum(lo, td.last_nonzero + 1)
                     shifted = a_vals - td.prefix[:, :, None]
                     best, ids = _window_kbest(shifted, v_lo, v_hi, k)
-                    self.G[(t, variant)] = (best + td.prefix[:, :, None], ids)
+                    self.G[(t, variant)] = (best + td.prefix[:, :, None] + td.overhead[:, None, None], ids)
         return self._complete()
 
     def _sources(self, t: int, mode: str) -> list[_Source]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,8 @@ from scission.problem import Candidate, Problem, Tier, TierConstraints, satisfie
 from scission.search import search
 
 latency = st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=2.0, allow_nan=False))
+# per-call overhead of a compiled resource (issue 13): paid once by a tier that runs blocks; often 0 (legacy)
+call_overhead = st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=1.0, allow_nan=False))
 
 
 @st.composite
@@ -35,7 +38,7 @@ def problems(draw):
             names.append(name)
             lats = tuple(draw(st.lists(latency, min_size=n, max_size=n)))
             outs = tuple(draw(st.lists(st.integers(0, 5_000_000), min_size=n, max_size=n)))
-            cands.append(Candidate(name, lats, outs, tuple(first), tuple(last)))
+            cands.append(Candidate(name, lats, outs, tuple(first), tuple(last), draw(call_overhead)))
         tiers.append(Tier(f"tier{t}", tuple(cands)))
     links = []
     for a in names:
@@ -100,6 +103,26 @@ def test_search_matches_brute_force(problem, k):
     assert len({c.key for c in got}) == len(got)
     for config in got:
         assert satisfies(problem, config)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.integers(1, 6))
+def test_search_matches_brute_force_with_call_overheads(problem, k):
+    """Every resource compiled: a non-zero overhead on each, so the search must charge it once per running tier."""
+    problem = Problem(
+        tuple(Tier(t.name, tuple(replace(c, call_overhead_s=c.call_overhead_s or 0.05) for c in t.candidates))
+              for t in problem.tiers),
+        problem.network, problem.input_bytes, problem.constraints, problem.legacy_zero_rule)
+    if _needs_missing_pair(problem):
+        return
+    expected = brute_force(problem, k)
+    got = search(problem, k)
+    assert [round(c.latency_s, 9) for c in got] == [round(c.latency_s, 9) for c in expected]
+    for config in got:
+        assert satisfies(problem, config)
+        for p in config.placements:
+            assert p.call_overhead_s == (problem.candidate(config.placements.index(p), p.resource).call_overhead_s
+                                         if p.runs else 0.0)
 
 
 @settings(max_examples=150, deadline=None)
