@@ -68,20 +68,50 @@ def _nodes(out: Path) -> list[dict]:
     return rows
 
 
-def _before_after(before: dict, compares: list[dict]) -> list[str]:
-    """Markdown: measured mean per configuration with eager agents (before) and compiled ones (after)."""
-    earlier = {(c["experiment"], c["model"], r["config"]): r["measured_s"]
-               for c in before.get("compare", []) if "rows" in c for r in c["rows"]}
+def _layer_ids(out: Path) -> dict[str, dict[int, tuple[int, int]]]:
+    """Model -> block index -> (first layer, last layer), from a run folder's profiles."""
+    import pandas as pd
+
+    path = out / "profiles.parquet"
+    if not path.exists():
+        return {}
+    frame = pd.read_parquet(path).drop_duplicates(["model", "block"])
+    return {str(m): {int(r.block): (int(r.first_layer), int(r.last_layer)) for r in part.itertuples()}
+            for m, part in frame.groupby("model")}
+
+
+def _as_layers(cid: str, blocks: dict[int, tuple[int, int]]) -> str:
+    """An unprefixed block-range id of a folder written before issue 12 ("device:0-25,edge:26-74") in layers."""
+    try:
+        parts = []
+        for part in cid.split(","):
+            tier, _, span = part.partition(":")
+            first, _, last = span.partition("-")
+            parts.append(f"{tier}:{blocks[int(first)][0]}-{blocks[int(last)][1]}")
+        return ",".join(parts)
+    except (KeyError, ValueError):
+        return cid
+
+
+def _before_after(before: dict, compares: list[dict], layers: dict[str, dict]) -> list[str]:
+    """Markdown: measured mean per configuration with eager agents (before) and compiled ones (after); the
+    earlier file's block-range ids are read as layer ranges through this run's profiles."""
+    earlier = {}
+    for c in before.get("compare", []):
+        blocks = layers.get(c["experiment"], {}).get(c["model"], {})
+        for r in c.get("rows", []):
+            earlier[(c["experiment"], c["model"], _as_layers(r["config"], blocks))] = r["measured_s"]
     lines = ["| experiment | model | configuration | measured mean, eager agents (s) | measured mean, compiled (s) "
              "| after / before |", "|---|---|---|---|---|---|"]
     for c in compares:
         for r in c.get("rows", []):
-            was = earlier.get((c["experiment"], c["model"], r["config"]))
+            was = earlier.pop((c["experiment"], c["model"], r["config"]), None)
             ratio = f"{r['measured_s'] / was:.2f}" if was else "-"
             lines.append(f"| {c['experiment']} | {c['model']} | `{r['config']}` | "
                          f"{'-' if was is None else f'{was:.4f}'} | {r['measured_s']:.4f} | {ratio} |")
+    for (experiment, model, cid), was in earlier.items():  # measured before only (not among this run's choices)
+        lines.append(f"| {experiment} | {model} | `{cid}` | {was:.4f} | - | - |")
     return lines
-
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -152,7 +182,7 @@ def main() -> None:
                "|---|---|---|---|---|---|---|"]
         md += figure_rows(before.get("summary", []))
         md += ["", "## Measured latencies before (eager agents) and after (compiled agents)", ""]
-        md += _before_after(before, compares)
+        md += _before_after(before, compares, {name: _layer_ids(Path(args.out) / name) for name in args.experiments})
     md += ["", "## Runtimes and compile times per node", "",
            "| experiment | model | node | runtime | call overhead (ms) | whole-model compile (s) | stage loads | "
            "compiles paid (s) |", "|---|---|---|---|---|---|---|---|"]
