@@ -18,7 +18,7 @@ from emulator.probe import ProbeResult
 from emulator.topology import load_topology
 from scission.profiles import Block, LatencyStats, ModelProfile, Resource, write_model
 from testbed.errors import AgentError
-from testbed.run.agents import BenchmarkReply, Hop, RequestRecord
+from testbed.run.agents import BenchmarkReply, Hop, LoadReply, RequestRecord
 
 MODEL = "mobilenetv2"  # a known model name; the block times here are made up
 BLOCK_S = {"device": [0.030, 0.040, 0.050], "gateway": [0.020, 0.025, 0.030],
@@ -50,12 +50,13 @@ def write_experiment(folder: Path, topology: Path, **extra) -> Path:
     return path
 
 
-def profile_files(tier: str, node: str, model: str = MODEL) -> dict[str, bytes]:
-    """The files `scission benchmark` would write for ``node`` (relative path -> bytes)."""
+def profile_files(tier: str, node: str, model: str = MODEL, runtime: str = "tf-function") -> dict[str, bytes]:
+    """The files `scission benchmark` would write for ``node`` (relative path -> bytes), timed in ``runtime``."""
     with tempfile.TemporaryDirectory() as tmp:
         blocks = tuple(Block(i, i, i, OUT_BYTES[i], LatencyStats.from_samples([t * 0.98, t, t * 1.02]))
                        for i, t in enumerate(BLOCK_S[tier]))
-        write_model(tmp, Resource(tier, node), ModelProfile(model, blocks, input_bytes=INPUT_BYTES), {})
+        write_model(tmp, Resource(tier, node), ModelProfile(model, blocks, input_bytes=INPUT_BYTES,
+                                                            run={"runtime": runtime, "compile_s": 1.25}), {})
         return {str(p.relative_to(tmp)): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
 
 
@@ -105,6 +106,9 @@ class FakeAgents:
         self.emu, self.topology = emu, topology
         self.stages: dict[str, tuple[int, int, str | None]] = {}
         self.calls: list[tuple] = []
+        self.runtimes: list[tuple[str, str]] = []  # (node, runtime) of every load and speed probe
+        self.benchmark_runtimes: list[str] = []
+        self.compiled: set[tuple] = set()
         self.fail_drive = fail_drive
         self.broken_profile = broken_profile
 
@@ -114,11 +118,17 @@ class FakeAgents:
     def ping(self, node, timeout_s=5.0):
         self.calls.append(("ping", node))
 
-    def load(self, node, model, first_block, last_block, seed, next_node):
-        """As `AgentClient.load`: the next hop is addressed on its link to ``node`` (so it must be a neighbour)."""
+    def load(self, node, model, first_block, last_block, seed, next_node, runtime="tf-function"):
+        """As `AgentClient.load`: the next hop is addressed on its link to ``node`` (so it must be a neighbour);
+        a range is compiled the first time the node loads it (0.5 s), then found in the cache."""
         address = self.emu.address(next_node, node) if next_node is not None else None
         self.calls.append(("load", node, first_block, last_block, next_node, address))
+        self.runtimes.append((node, runtime))
         self.stages[node] = (first_block, last_block, next_node)
+        key = (node, first_block, last_block, runtime)
+        cached = key in self.compiled
+        self.compiled.add(key)
+        return LoadReply(runtime, 0.0 if cached else 0.5, cached, None, 0.6)
 
     def _path(self, device):
         node, path = device, []
@@ -154,15 +164,17 @@ class FakeAgents:
                     break
         return records
 
-    def benchmark(self, node, model, repeats, tier):
+    def benchmark(self, node, model, repeats, tier, runtime="auto"):
         self.calls.append(("benchmark", node))
+        self.benchmark_runtimes.append(runtime)
         files = profile_files(tier, node, model)
         if node == self.broken_profile:
             files = {path: b"not a profile" for path in files}
         return BenchmarkReply(files, 1.5, sum(BLOCK_S[tier]))
 
-    def speed(self, node, model, passes, seed):
+    def speed(self, node, model, passes, seed, runtime="tf-function"):
         self.calls.append(("speed", node))
+        self.runtimes.append((node, runtime))
         return sum(BLOCK_S[self.topology.node(node).tier]) * 1.1
 
 

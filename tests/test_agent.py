@@ -124,9 +124,51 @@ def test_a_relay_forwards_an_intermediate_tensor_unchanged(agents, tiny_model):
 
 
 @pytest.mark.tf
+def test_load_compiles_the_range_once_and_serves_what_eager_serves(agents, tiny_model):
+    """tf-function (the default) and eager on request: both say what they used and what compiling cost, and
+    answer the same input alike; loading a range again finds it compiled."""
+    tiny = {"model": "tiny", "model_file": str(tiny_model), "first_block": 0, "last_block": 1}
+    x = np.random.default_rng(2).standard_normal((1, 8, 8, 3)).astype("float32")
+    outputs = {}
+    for runtime in ("tf-function", "eager", None):
+        fields = tiny if runtime is None else {**tiny, "runtime": runtime}
+        header = call("load", fields, agents["device"]).header
+        assert header["ok"], header
+        assert header["runtime"] == (runtime or "tf-function") and header["note"] is None
+        assert header["compile_s"] >= 0 and header["compile_s"] <= header["load_s"]
+        with socket.create_connection(("127.0.0.1", agents["device"]), timeout=30) as sock:
+            write_tensor(sock, {"op": "infer"}, x)
+            reply = read_frame(sock)
+        assert reply.header["ok"], reply.header
+        outputs[runtime] = reply.tensor()
+    again = call("load", {**tiny, "runtime": "tf-function"}, agents["device"]).header
+    assert again["cached"] is True and again["compile_s"] == 0.0  # a range served before is not recompiled
+    np.testing.assert_allclose(outputs["tf-function"], outputs["eager"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(outputs[None], outputs["tf-function"])
+
+
+@pytest.mark.tf
+def test_an_unknown_runtime_gets_an_error_reply_and_the_stage_stays(agents, tiny_model):
+    tiny = {"model": "tiny", "model_file": str(tiny_model), "first_block": 0, "last_block": 0}
+    assert call("load", tiny, agents["device"]).header["ok"]
+    bad = call("load", {**tiny, "last_block": 1, "runtime": "tensorrt"}, agents["device"]).header
+    assert bad["ok"] is False and "unknown runtime 'tensorrt'" in bad["error"], bad
+    assert call("load", {**tiny, "runtime": "auto"}, agents["device"]).header["ok"] is False
+    speed = call("speed", {"model": "tiny", "model_file": str(tiny_model), "runtime": "tensorrt"},
+                 agents["device"]).header
+    assert speed["ok"] is False and "unknown runtime" in speed["error"]
+    ping = call("ping", {}, agents["device"]).header
+    assert ping["ok"] and ping["stage"]["last_block"] == 0  # still serving the stage it had
+
+
+@pytest.mark.tf
 def test_speed_probe_times_whole_passes_on_the_serving_thread(agents, tiny_model):
     reply = call("speed", {"model": "tiny", "model_file": str(tiny_model), "passes": 3}, agents["edge"]).header
     assert reply["ok"], reply
+    assert reply["runtime"] == "tf-function" and reply["compile_s"] >= 0  # the whole model as one callable
+    eager = call("speed", {"model": "tiny", "model_file": str(tiny_model), "passes": 2, "runtime": "eager"},
+                 agents["edge"]).header
+    assert eager["ok"] and eager["runtime"] == "eager" and len(eager["pass_s"]) == 2
     assert len(reply["pass_s"]) == 3 and all(t > 0 for t in reply["pass_s"])
     assert min(reply["pass_s"]) <= reply["median_s"] <= max(reply["pass_s"])
     bad = call("speed", {"model": "tiny", "model_file": str(tiny_model), "passes": 0}, agents["edge"]).header

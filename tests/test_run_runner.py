@@ -83,7 +83,7 @@ def test_every_step_runs_and_rounds_interleave_the_configurations(tmp_path):
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["status"] == "done" and status["tiers"] == ["device", "edge", "cloud"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary[0]["prediction"] == "speed-adjusted" and summary[0]["configurations"] == n
+    assert summary[0]["prediction"] == "profile" and "speed_adjusted" in summary[0] and summary[0]["configurations"] == n
     replay = json.loads((tmp_path / "out" / "mobilenetv2" / "replay.json").read_text())
     assert replay["device"] == "device" and replay["concurrency"] == 1
 
@@ -256,14 +256,14 @@ def test_nodes_benchmark_at_once_only_when_their_cpus_fit_the_host_and_the_profi
         """Benchmarks that take a while, counting how many run at the same moment."""
         lock, running, most = threading.Lock(), 0, 0
 
-        def benchmark(self, node, model, repeats, tier):
+        def benchmark(self, node, model, repeats, tier, runtime="auto"):
             with SlowAgents.lock:
                 SlowAgents.running += 1
                 SlowAgents.most = max(SlowAgents.most, SlowAgents.running)
             time.sleep(0.2)
             with SlowAgents.lock:
                 SlowAgents.running -= 1
-            return super().benchmark(node, model, repeats, tier)
+            return super().benchmark(node, model, repeats, tier, runtime)
 
     frames = {}
     for parallel in (True, False):
@@ -293,3 +293,36 @@ def test_parallel_benchmark_is_asked_for_and_leaves_the_delay_lines_room(tmp_pat
     assert run.parallel_benchmark()
     monkeypatch.setattr(runner, "host_cpus", lambda: total)
     assert not run.parallel_benchmark()
+
+
+def test_an_unknown_runtime_in_the_experiment_file_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    path = write_experiment(tmp_path, write_topology(tmp_path), runtime="tensorrt")
+    done = subprocess.run([sys.executable, "-m", "testbed.cli", "run", str(path), "--out", str(tmp_path / "out")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert str(path) in lines[0] and "runtime" in lines[0] and "unknown runtime 'tensorrt'" in lines[0], lines
+    assert not (tmp_path / "out").exists()  # nothing was brought up
+    assert load_experiment(write_experiment(tmp_path, write_topology(tmp_path))).runtime == "auto"
+
+
+def test_nodes_serve_in_the_runtime_their_profile_recorded_and_the_folder_keeps_compile_times(tmp_path):
+    """The benchmark is asked for the experiment's runtime; every load then names the runtime the node's own
+    profile was timed in, and loads.parquet keeps what each one compiled (a range new to the node pays)."""
+    spec = _spec(tmp_path, runtime="tf-function", requests=2, rounds=2)
+    results, _, agents = fake_run(spec, tmp_path / "out")
+    assert agents.benchmark_runtimes == ["tf-function"] * 3
+    assert {runtime for _, runtime in agents.runtimes} == {"tf-function"}  # the fakes' profiles say tf-function
+    loads = pd.read_parquet(tmp_path / "out" / "loads.parquet")
+    assert set(loads.columns) >= {"node", "config", "round", "runtime", "requested_runtime", "compile_s", "cached"}
+    first = loads[loads["round"] == 1].drop_duplicates(["node", "first_block", "last_block"])
+    assert (first["compile_s"] == 0.5).all() and not first["cached"].any()
+    assert (loads[loads["round"] == 2]["cached"]).all() and (loads[loads["round"] == 2]["compile_s"] == 0).all()
+    profiles = pd.read_parquet(tmp_path / "out" / "profiles.parquet")
+    assert set(profiles["runtime"]) == {"tf-function"} and set(profiles["compile_s"]) == {1.25}

@@ -97,8 +97,17 @@ def test_run_measures_every_configuration_and_brings_the_topology_down(tmp_path)
     speeds = pd.read_parquet(out / "speeds.parquet")
     assert set(speeds[speeds["label"] == "benchmark"]["node"]) == {"device", "edge", "cloud"}
     assert (speeds["probe_s"] > 0).all() and (speeds["factor"] > 0).all()
-    assert configs["predicted_adjusted_s"].notna().all() and summary[0]["prediction"] == "speed-adjusted"
-    assert "profile_only" in summary[0]
+    assert configs["predicted_adjusted_s"].notna().all() and summary[0]["prediction"] == "profile"
+    assert "speed_adjusted" in summary[0]
+    # the agents serve compiled ranges in the runtime each node's profile recorded, and say what compiling cost
+    profiles = pd.read_parquet(out / "profiles.parquet")
+    loads = pd.read_parquet(out / "loads.parquet")
+    runtime_of = dict(zip(profiles["node"], profiles["runtime"], strict=False))
+    assert set(runtime_of.values()) <= {"tf-function", "onnxruntime", "litert"}
+    assert all(runtime_of[r.node] == r.requested_runtime for r in loads.itertuples())
+    assert (loads["runtime"] == loads["requested_runtime"]).all() and (loads["compile_s"] >= 0).all()
+    # a range is compiled once per agent: later loads (and ranges the speed probe compiled) pay nothing
+    assert (loads[loads["cached"]]["compile_s"] == 0).all() and loads["cached"].iloc[-len(configs):].all()
     assert (out / "plots" / "predicted-vs-measured.png").exists()
     assert (out / "plots" / "breakdown-mobilenetv2.png").exists()
     assert (out / "summary.md").read_text().startswith("# testbed run")

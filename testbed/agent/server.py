@@ -8,7 +8,9 @@ takes, unchanged. The reply comes back on the connection each hop was called on,
 path, relays included. ``drive`` makes the
 device the caller: it feeds the model's input through the path N times and records each request.
 ``benchmark`` runs ``scission benchmark`` in place (under this container's CPU limit) and returns the
-profile's files. Containers on one host share the kernel's monotonic clock, so a transfer is timed
+profile's files. A stage's blocks run as one compiled callable (``scission.benchmark.compiled``), in the runtime
+``load`` names (default tf-function; eager only on request), the way a deployment serves them; compiled ranges
+are cached per (model, range, runtime), so only a range not served before pays its compile time. Containers on one host share the kernel's monotonic clock, so a transfer is timed
 from the sender's ``sent_at_ns`` to the moment the receiver holds the whole tensor.
 """
 
@@ -31,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from scission import runtimes
+from scission.errors import UnknownRuntime
 from testbed.agent.protocol import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     ConnectionClosed,
@@ -52,8 +56,8 @@ PRECONNECT_TIMEOUT_S = 5.0
 class Stage:
     model: str
     first_block: int
-    last_block: int  # first_block - 1, no runners: forward the tensor as it is (a relay, or an idle device)
-    runners: list[Any]
+    last_block: int  # first_block - 1, no blocks: forward the tensor as it is (a relay, or an idle device)
+    compiled: Any  # the range as one callable (numpy -> numpy), None for no blocks
     input_shape: tuple[int, ...]  # without the batch dimension
     next_host: str | None
     next_port: int
@@ -73,8 +77,9 @@ class Agent:
         self._pool: dict[tuple[str, int], socket.socket] = {}
         self._lock = threading.Lock()
         self._caller = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="caller")
-        self._speed_warm: set[str] = set()
-        self._warm_ranges: set[tuple[str, int, int]] = set()
+        # Compiled callables, kept for the agent's life: a range deployed again in a later round (or a later
+        # configuration) needs no second trace; the whole model under (model, 0, last, runtime) serves speed too.
+        self._compiled: dict[tuple[str, int, int, str], Any] = {}
 
     # ------------------------------------------------------------------------------------ operations
 
@@ -120,14 +125,16 @@ class Agent:
         return self._models[name]
 
     def _load(self, header: dict[str, Any]) -> dict[str, Any]:
-        from scission.benchmark.timing import BlockRunner
-
         try:
             model = str(header["model"])
             first, last = int(header["first_block"]), int(header["last_block"])
             seed = int(header.get("seed", 0))
         except (KeyError, TypeError, ValueError):
             return error_reply("load needs model, first_block and last_block")
+        try:
+            runtime = _runtime(header)
+        except UnknownRuntime as exc:
+            return error_reply(f"load: {exc}")
         started = time.perf_counter()
         try:
             loaded, analysis, example = self._model(model, seed, header.get("model_file"))
@@ -137,11 +144,20 @@ class Agent:
         if not (0 <= first <= len(blocks)) or last >= len(blocks) or last < first - 1:
             return error_reply(f"block range {first}-{last} is outside 0-{len(blocks) - 1} for {model} "
                                f"(last = first - 1: no blocks, forward the tensor)")
-        runners = [BlockRunner(b) for b in blocks[first:last + 1]]
         if first == 0:
             input_shape = tuple(int(d) for d in loaded.model.inputs[0].shape[1:])
         else:
             input_shape = tuple(int(d) for d in blocks[first - 1].output_shape[1:])
+        # Compile the range once (its first call is the warm-up), on the thread that serves requests: kernels and
+        # TensorFlow's per-thread state are then warm for the first measured request.
+        compiled, compile_s = None, 0.0
+        if last >= first:
+            try:
+                compiled, compile_s = self._caller.submit(self._compiled_range, model, first, last, runtime,
+                                                          self._warm_input(blocks, first, example)).result()
+            except Exception as exc:  # even the fallback failed: say so, keep serving the previous stage
+                return error_reply(f"cannot compile {model} blocks {first}-{last} in {runtime}: "
+                                   f"{str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
         nxt = header.get("next")
         host, port = (None, 0)
         if nxt:
@@ -149,14 +165,7 @@ class Agent:
             port = int(port_text)
         with self._lock:
             self._next, self._next_addr = None, None
-            self.stage = Stage(model, first, last, runners, input_shape, host, port, example)
-        # Warm the kernels of this range once so the first measured request is not a cold start (kernels are
-        # cached per process: a range deployed again in a later round needs no second warm-up).
-        if runners and (model, first, last) not in self._warm_ranges:
-            value = self._warm_input(blocks, first, example)
-            for r in runners:
-                value = r(value)
-            self._warm_ranges.add((model, first, last))
+            self.stage = Stage(model, first, last, compiled, input_shape, host, port, example)
         # Connect to the next hop now, so the first request does not pay the TCP handshake (one emulated RTT).
         if host is not None:
             with self._lock:
@@ -168,7 +177,27 @@ class Agent:
         gc.collect()
         gc.freeze()
         return {"ok": True, "node": self.node, "load_s": time.perf_counter() - started,
-                "input_shape": list(input_shape), "blocks": len(blocks)}
+                "input_shape": list(input_shape), "blocks": len(blocks),
+                "runtime": compiled.runtime if compiled is not None else runtime, "requested_runtime": runtime,
+                "compile_s": compile_s, "cached": compiled is not None and compile_s == 0.0,
+                "note": compiled.note if compiled is not None else None}
+
+    def _compiled_range(self, model: str, first: int, last: int, runtime: str, example: np.ndarray):
+        """The cached callable for blocks first..last in ``runtime``, and the compile time this call paid (0 when
+        cached). A live re-partition to a range not served before pays it: it is measured, never hidden."""
+        key = (model, first, last, runtime)
+        if key in self._compiled:
+            return self._compiled[key], 0.0
+        from scission.benchmark.compiled import compile_range
+        from scission.benchmark.graph import graph_model
+
+        loaded, analysis, _ = self._models[model]
+        compiled = compile_range(analysis.blocks[first:last + 1], runtime, example, graph_model(loaded.model),
+                                 _threads())
+        if compiled.note:
+            log.warning("%s", compiled.note)
+        self._compiled[key] = compiled
+        return compiled, compiled.compile_s
 
     def _warm_input(self, blocks, first: int, example: np.ndarray):
         if first == 0:
@@ -234,15 +263,12 @@ class Agent:
                                f"[batch, {', '.join(map(str, stage.input_shape))}]"), None
         sent_at = frame.header.get("sent_at_ns")
         transfer_s = (received_ns - sent_at) / 1e9 if isinstance(sent_at, int) else None
+        if stage.compiled is not None and shape[0] != 1:
+            return error_reply(f"tensor shape {list(shape)}: this stage is compiled for batch 1"), None
         started = time.perf_counter()
         value = frame.tensor()
-        if stage.runners:
-            import tensorflow as tf
-
-            value = tf.convert_to_tensor(value)
-            for runner in stage.runners:
-                value = runner(value)
-            value = np.asarray(value)
+        if stage.compiled is not None:
+            value = stage.compiled(value)
         compute_s = time.perf_counter() - started
         hop = {"node": self.node, "first_block": stage.first_block, "last_block": stage.last_block,
                "compute_s": compute_s, "transfer_in_s": transfer_s, "bytes_in": len(frame.payload)}
@@ -303,10 +329,10 @@ class Agent:
             return error_reply(f"{type(exc).__name__}: {exc}"), None
 
     def _speed(self, header: dict[str, Any]) -> dict[str, Any]:
-        """Compute-speed probe: time ``passes`` chained passes through every block of the model, on the thread
-        that serves requests. On a throttled node of a shared host, the CPU work a quota buys drifts by tens of
-        percent within minutes; probes next to each measurement let the prediction follow that drift, as link
-        probes let it follow the network."""
+        """Compute-speed probe: time ``passes`` whole passes of the model as one compiled callable in ``runtime``
+        (the runner passes the one the node's profile was timed in), on the thread that serves requests. On a
+        throttled node of a shared host, the CPU work a quota buys drifts by tens of percent within minutes;
+        probes next to each measurement show that drift (a diagnostic beside the profile's prediction)."""
         try:
             model = str(header["model"])
             passes = int(header.get("passes", 2))
@@ -316,31 +342,28 @@ class Agent:
         if not 1 <= passes <= 100:
             return error_reply(f"passes {passes} must be 1..100")
         try:
+            runtime = _runtime(header)
+        except UnknownRuntime as exc:
+            return error_reply(f"speed: {exc}")
+        try:
             loaded, analysis, example = self._model(model, seed, header.get("model_file"))
         except Exception as exc:
             return error_reply(f"cannot load {model}: {exc}")
 
-        def run() -> list[float]:
-            import tensorflow as tf
-
-            from scission.benchmark.timing import BlockRunner
-
-            runners = [BlockRunner(b) for b in analysis.blocks]
-            x = tf.convert_to_tensor(example)
-            rounds = passes if model in self._speed_warm else passes + 1  # the first pass creates kernels
+        def run() -> tuple[list[float], Any, float]:
+            # The compile's first call is its warm-up; a cached callable is warm already.
+            compiled, compile_s = self._compiled_range(model, 0, len(analysis.blocks) - 1, runtime, example)
             samples = []
-            for _ in range(rounds):
+            for _ in range(passes):
                 started = time.perf_counter()
-                value = x
-                for runner in runners:
-                    value = runner(value)
+                compiled(example)
                 samples.append(time.perf_counter() - started)
-            self._speed_warm.add(model)
-            return samples[-passes:]
+            return samples, compiled, compile_s
 
-        samples = self._caller.submit(run).result()
+        samples, compiled, compile_s = self._caller.submit(run).result()
         return {"ok": True, "node": self.node, "model": model, "pass_s": samples,
-                "median_s": float(np.median(samples))}
+                "median_s": float(np.median(samples)), "runtime": compiled.runtime, "compile_s": compile_s,
+                "note": compiled.note}
 
     def _recalibrate(self, header: dict[str, Any]) -> dict[str, Any]:
         """`scission recalibrate`'s passes on this node: the whole model as one compiled callable in ``runtime``,
@@ -389,6 +412,8 @@ class Agent:
         with tempfile.TemporaryDirectory() as out:
             argv = ["scission", "benchmark", "--tier", tier, "--name", self.node, "--model", model,
                     "--repeats", str(repeats), "--out", out, "--json"]
+            if header.get("runtime"):  # the runtime the profile is timed in (auto: chosen by measurement)
+                argv += ["--runtime", str(header["runtime"])]
             started = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             wall_s = time.perf_counter() - started
@@ -406,6 +431,19 @@ class Agent:
         except ValueError:
             summary = None
         return {"ok": True, "node": self.node, "files": files, "wall_s": wall_s, "summary": summary}, b"".join(blobs)
+
+
+def _runtime(header: dict[str, Any]) -> str:
+    """The runtime a header asks for (default tf-function; auto is the benchmark's choice, not a runtime)."""
+    return runtimes.check_runtime(str(header.get("runtime") or runtimes.FALLBACK), allow_auto=False)
+
+
+def _threads() -> int | None:
+    """Intra-op threads the agent was started with (the node's CPU limit), for runtimes that take a count."""
+    try:
+        return int(os.environ["TF_NUM_INTRAOP_THREADS"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _tensor_meta(array: np.ndarray) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from emulator.topology import TopologySpec
 from testbed.agent.server import DEFAULT_PORT
 from testbed.errors import AgentError, RunFailed, translated
 
-__all__ = ["AGENT_LOG", "CALL_LOG", "AgentClient", "Agents", "BenchmarkReply", "Executor", "Hop",
+__all__ = ["AGENT_LOG", "CALL_LOG", "AgentClient", "Agents", "BenchmarkReply", "Executor", "Hop", "LoadReply",
            "RecalibrationReply", "RequestRecord"]
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,30 @@ class RequestRecord:
 
 @dataclass(frozen=True)
 class BenchmarkReply:
-    """A node's in-place benchmark: its profile files (path -> bytes), wall time and median chained pass."""
+    """A node's in-place benchmark: its profile files (path -> bytes), wall time, median chained pass (eager
+    block runners) and median whole-model pass (in the runtime the profile was timed in)."""
 
     files: dict[str, bytes]
     wall_s: float | None
     chained_pass_s: float | None
+    whole_model_s: float | None = None
+
+
+@dataclass(frozen=True)
+class LoadReply:
+    """What a stage load cost on the node: the runtime really used (a range that cannot convert falls back,
+    ``note`` says why) and the compile time paid (0 when the node had compiled that range before)."""
+
+    runtime: str | None
+    compile_s: float
+    cached: bool = False
+    note: str | None = None
+    load_s: float | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadReply:
+        return cls(data.get("runtime"), float(data.get("compile_s") or 0.0), bool(data.get("cached")),
+                   data.get("note"), data.get("load_s"))
 
 
 @dataclass(frozen=True)
@@ -108,14 +127,14 @@ class Agents(Protocol):
     def ping(self, node: str, timeout_s: float = 5.0) -> None: ...
 
     def load(self, node: str, model: str, first_block: int, last_block: int, seed: int,
-             next_node: str | None) -> None: ...
+             next_node: str | None, runtime: str = "tf-function") -> LoadReply | None: ...
 
     def drive(self, node: str, requests: int, timeout_s: float, stop_on_failure: bool = False
               ) -> list[RequestRecord]: ...
 
-    def benchmark(self, node: str, model: str, repeats: int, tier: str) -> BenchmarkReply: ...
+    def benchmark(self, node: str, model: str, repeats: int, tier: str, runtime: str = "auto") -> BenchmarkReply: ...
 
-    def speed(self, node: str, model: str, passes: int, seed: int) -> float: ...
+    def speed(self, node: str, model: str, passes: int, seed: int, runtime: str = "tf-function") -> float: ...
 
 
 def parse_reply(node: str, op: str, code: int, output: str) -> dict[str, Any]:
@@ -133,11 +152,11 @@ def parse_reply(node: str, op: str, code: int, output: str) -> dict[str, Any]:
     return reply
 
 
-def _benchmark_pass_s(summary: Any, model: str) -> float | None:
-    """Median chained pass of the in-place benchmark, from `scission benchmark --json`'s summary."""
+def _benchmark_pass_s(summary: Any, model: str, key: str = "chained_pass_median_s") -> float | None:
+    """A median pass of the in-place benchmark (``key``), from `scission benchmark --json`'s summary."""
     for entry in summary if isinstance(summary, list) else [summary]:
-        if isinstance(entry, dict) and entry.get("model") == model and entry.get("chained_pass_median_s"):
-            return float(entry["chained_pass_median_s"])
+        if isinstance(entry, dict) and entry.get("model") == model and entry.get(key):
+            return float(entry[key])
     return None
 
 
@@ -187,12 +206,14 @@ class AgentClient:
         self.call(node, "ping", {}, timeout_s=timeout_s)
 
     def load(self, node: str, model: str, first_block: int, last_block: int, seed: int,
-             next_node: str | None) -> None:
-        """Load blocks first..last (last = first - 1: none) on ``node``, forwarding to ``next_node``'s agent."""
-        fields: dict[str, Any] = {"model": model, "seed": seed, "first_block": first_block, "last_block": last_block}
+             next_node: str | None, runtime: str = "tf-function") -> LoadReply:
+        """Load blocks first..last (last = first - 1: none) on ``node`` compiled in ``runtime``, forwarding to
+        ``next_node``'s agent."""
+        fields: dict[str, Any] = {"model": model, "seed": seed, "first_block": first_block, "last_block": last_block,
+                                  "runtime": runtime}
         if next_node is not None:
             fields["next"] = f"{self.emulation.address(next_node, node)}:{self.port}"
-        self.call(node, "load", fields)
+        return LoadReply.from_json(self.call(node, "load", fields))
 
     def drive(self, node: str, requests: int, timeout_s: float, stop_on_failure: bool = False
               ) -> list[RequestRecord]:
@@ -201,14 +222,18 @@ class AgentClient:
                           timeout_s=requests * timeout_s + 60)
         return [RequestRecord.from_json(r) for r in reply.get("records", [])]
 
-    def benchmark(self, node: str, model: str, repeats: int, tier: str) -> BenchmarkReply:
-        reply = self.call(node, "benchmark", {"model": model, "repeats": repeats, "tier": tier}, timeout_s=3600)
+    def benchmark(self, node: str, model: str, repeats: int, tier: str, runtime: str = "auto") -> BenchmarkReply:
+        reply = self.call(node, "benchmark", {"model": model, "repeats": repeats, "tier": tier, "runtime": runtime},
+                          timeout_s=3600)
         files = {f["path"]: base64.b64decode(f["b64"]) for f in reply.get("files", [])}
-        return BenchmarkReply(files, reply.get("wall_s"), _benchmark_pass_s(reply.get("summary"), model))
+        summary = reply.get("summary")
+        return BenchmarkReply(files, reply.get("wall_s"), _benchmark_pass_s(summary, model),
+                              _benchmark_pass_s(summary, model, "whole_model_median_s"))
 
-    def speed(self, node: str, model: str, passes: int, seed: int) -> float:
-        """Median chained-pass time of the whole model on ``node`` now (seconds)."""
-        reply = self.call(node, "speed", {"model": model, "passes": passes, "seed": seed}, timeout_s=600)
+    def speed(self, node: str, model: str, passes: int, seed: int, runtime: str = "tf-function") -> float:
+        """Median time of a whole pass of the model, compiled in ``runtime``, on ``node`` now (seconds)."""
+        reply = self.call(node, "speed", {"model": model, "passes": passes, "seed": seed, "runtime": runtime},
+                          timeout_s=600)
         return float(reply["median_s"])
 
     def recalibrate(self, node: str, model: str, passes: int = 1, runtime: str = "tf-function",

@@ -21,26 +21,26 @@ __all__ = ["best_prediction", "plot_breakdown", "plot_predicted_vs_measured"]
 
 
 def best_prediction(configs: pd.DataFrame) -> pd.Series:
-    """The speed-adjusted prediction where the run probed node speeds, else the profile's."""
+    """The speed-adjusted prediction where the run probed node speeds, else the profile's (a diagnostic)."""
     if "predicted_adjusted_s" in configs.columns:
         return configs["predicted_adjusted_s"].fillna(configs["predicted_s"])
     return configs["predicted_s"]
 
 
 def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
-    """Filled markers: the prediction the figures use (speed-adjusted when probed); hollow: profile only."""
+    """Filled markers: the prediction the figures use (the profiles'); hollow: speed-adjusted, where probed."""
     plt = pyplot()
     done = configs.dropna(subset=["measured_s"]).assign(best_s=lambda f: best_prediction(f))
     adjusted = "predicted_adjusted_s" in done.columns and done["predicted_adjusted_s"].notna().any()
     fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, SINGLE_COLUMN_IN))
     for index, (model, part) in enumerate(done.groupby("model")):
         colour, marker = PALETTE[index % len(PALETTE)], MARKERS[index % len(MARKERS)]
-        ax.scatter(part["best_s"], part["measured_s"], label=model, s=18, color=colour, marker=marker)
+        ax.scatter(part["predicted_s"], part["measured_s"], label=model, s=18, color=colour, marker=marker)
         if adjusted:
-            ax.scatter(part["predicted_s"], part["measured_s"], s=18, facecolors="none", marker=marker,
-                       edgecolors=colour, label=f"{model} (profile only)")
+            ax.scatter(part["best_s"], part["measured_s"], s=18, facecolors="none", marker=marker,
+                       edgecolors=colour, label=f"{model} (speed-adjusted)")
         for _, r in part.iterrows():
-            ax.annotate(r["label"], (r["best_s"], r["measured_s"]), fontsize=7, xytext=(3, 3),
+            ax.annotate(r["label"], (r["predicted_s"], r["measured_s"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
     lo = min(done["best_s"].min(), done["predicted_s"].min(), done["measured_s"].min()) * 0.8
     hi = max(done["best_s"].max(), done["predicted_s"].max(), done["measured_s"].max()) * 1.2
@@ -48,7 +48,7 @@ def plot_predicted_vs_measured(configs: pd.DataFrame, path: Path) -> Path:
             label="predicted = measured")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("predicted latency (s)" + (", speed-adjusted" if adjusted else ""))
+    ax.set_xlabel("predicted latency (s), from the profiles")
     ax.set_ylabel("measured median latency (s)")
     ax.set_title("predicted against measured, per configuration")
     ax.legend()
@@ -79,7 +79,7 @@ def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Pat
             ax.bar(x, h["compute_s"], bottom=bottom, color=colours.get(h["node"], PALETTE[-2]),
                    edgecolor="#000000", linewidth=0.4)
             bottom += h["compute_s"]
-    predicted = best_prediction(configs).set_axis(configs["config"])
+    predicted = configs["predicted_s"].set_axis(configs["config"])  # the headline: the profiles' prediction
     ax.scatter(range(len(order)), [predicted[c] for c in order], marker="_", s=400, color="#000000", zorder=3)
     labels = [f"{lab}\n{cid}" for lab, cid in zip(configs["label"], order, strict=True)]
     ax.set_xticks(range(len(order)))
@@ -89,7 +89,7 @@ def plot_breakdown(hops: pd.DataFrame, configs: pd.DataFrame, path: Path) -> Pat
 
     handles = [Patch(color=c, label=f"{n} compute") for n, c in colours.items()]
     handles += [Patch(facecolor=TRANSFER_COLOUR, edgecolor="#000000", hatch="//", label="transfer (one way)"),
-                Patch(color="#000000", label="predicted (bar: -)")]
+                Patch(color="#000000", label="predicted from the profiles (bar: -)")]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
     ax.set_title("where the time goes, per configuration")
     fig.tight_layout()

@@ -2,7 +2,7 @@
 
 `RunResults` does no file I/O: `testbed.run.folder` writes its tables at checkpoints, and only the ones
 that changed since the last checkpoint (``take_changed``). Table names are the folder's file stems:
-probes, profiles, configs, requests, hops, speeds.
+probes, profiles, configs, requests, hops, speeds, loads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 
 from emulator.topology import TopologySpec
 from scission.profiles import Profile
-from testbed.run.agents import RequestRecord
+from testbed.run.agents import LoadReply, RequestRecord
 from testbed.run.predict import Chosen
 from testbed.run.spec import ExperimentSpec
 from testbed.run.speeds import adjusted_latency, speed_factors
@@ -25,7 +25,7 @@ from testbed.run.summary import summarise
 __all__ = ["CONFIG_IDS", "TABLES", "RunResults"]
 
 log = logging.getLogger(__name__)
-TABLES = ("probes", "profiles", "configs", "requests", "hops", "speeds")
+TABLES = ("probes", "profiles", "configs", "requests", "hops", "speeds", "loads")
 CONFIG_IDS = "layers"  # the config columns hold layer-range ids (see testbed.run.folder.config_id_style)
 
 
@@ -94,12 +94,27 @@ class RunResults:
                 continue
             for b in m.blocks:
                 rows.append({"model": model, "tier": p.resource.tier, "node": p.resource.name,
+                             "runtime": m.runtime, "call_overhead_s": m.call_overhead_s,
+                             "compile_s": m.run.get("compile_s"),
                              "block": b.index, "first_layer": b.first_layer, "last_layer": b.last_layer,
                              "median_s": b.latency.median_s, "mean_s": b.latency.mean_s,
                              "p95_s": b.latency.p95_s, "output_bytes": b.output_bytes,
                              "benchmark_wall_s": self._wall_s.get((model, p.resource.name))})
         self.rows["profiles"] = rows
         self._changed.add("profiles")
+
+    def add_load(self, model: str, cid: str, label: str, round_index: int, node: str, first_block: int,
+                  last_block: int, runtime: str, reply: LoadReply | None) -> None:
+        """One stage load of a deployment: the runtime asked for and used, and the compile time it paid (0 when
+        the node had compiled that range before: only a range new to the node pays)."""
+        self.rows["loads"].append({
+            "topology": self.topology.name, "model": model, "config": cid, "label": label, "round": round_index,
+            "node": node, "first_block": first_block, "last_block": last_block, "requested_runtime": runtime,
+            "runtime": reply.runtime if reply else None, "compile_s": reply.compile_s if reply else None,
+            "cached": reply.cached if reply else None, "note": reply.note if reply else None})
+        if reply is not None and reply.note and not reply.cached:
+            self.warn(f"{model} {cid} on {node}: {reply.note}")
+        self._changed.add("loads")
 
     def set_speed_reference(self, model: str, node: str, benchmark_pass_s: float | None,
                             probe_s: float | None) -> None:

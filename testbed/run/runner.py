@@ -27,6 +27,7 @@ from emulator.emulation import Emulation
 from emulator.topology import TopologySpec, host_cpus, load_topology
 from scission.network import Routes
 from scission.problem import Configuration
+from scission.runtimes import EAGER, FALLBACK
 from testbed.errors import AgentError, ConfigurationError, RunFailed, RunFolderError, translated
 from testbed.run.agents import AgentClient, Agents, RequestRecord
 from testbed.run.folder import RunFolder
@@ -149,11 +150,18 @@ class _Run:
         self.spec, self.topology, self.device = spec, topology, device
         self.results, self.folder, self.emu, self.agents, self.step = results, folder, emu, agents, step
         self.routes = Routes((lk.a, lk.b) for lk in topology.links)
+        self.runtimes: dict[tuple[str, str], str] = {}  # (model, node) -> the runtime its profile was timed in
+
+    def runtime(self, model: str, node: str) -> str:
+        """The runtime ``node`` serves ``model`` in: the one its profile recorded (it predicts that one)."""
+        return self.runtimes.get((model, node), FALLBACK)
 
     def speed(self, node: str, model: str) -> float | None:
-        """Median chained-pass time of the whole model on ``node`` now (None when the probe fails)."""
+        """Median whole-pass time of the model, compiled as the node serves it, on ``node`` now (None when the
+        probe fails)."""
         try:
-            return self.agents.speed(node, model, self.spec.speed_probe_passes, self.spec.seed)
+            return self.agents.speed(node, model, self.spec.speed_probe_passes, self.spec.seed,
+                                     runtime=self.runtime(model, node))
         except AgentError as exc:
             log.info("speed probe: %s", exc)
             return None
@@ -186,28 +194,41 @@ class _Run:
         for node, reply in zip(nodes, replies, strict=True):
             self.folder.write_profile_files(model, reply.files)
             try:
-                self.results.set_profiles(model, self.folder.read_profiles(model), node.name, reply.wall_s)
+                profiles = self.folder.read_profiles(model)
+                self.results.set_profiles(model, profiles, node.name, reply.wall_s)
             except RunFolderError as exc:
                 self.results.warn(f"profiles.parquet leaves out {model}: {exc}")
+                profiles = []
+            mine = [p.models[model] for p in profiles if p.resource.name == node.name and model in p.models]
+            runtime = mine[0].runtime if mine else FALLBACK
+            self.runtimes[(model, node.name)] = runtime
             if self.spec.speed_probe_passes:
-                # The reference is the benchmark's own chained passes (what the profile says); a probe right
-                # after it shows how the agent's passes compare at that moment.
-                self.results.set_speed_reference(model, node.name, reply.chained_pass_s, self.speed(node.name, model))
+                # The reference is the benchmark's own pass in the runtime the node serves (what the profile
+                # says); a probe right after it shows how the agent's passes compare at that moment.
+                reference = reply.chained_pass_s if runtime == EAGER or reply.whole_model_s is None else \
+                    reply.whole_model_s
+                self.results.set_speed_reference(model, node.name, reference, self.speed(node.name, model))
             self.folder.checkpoint(self.results)
 
     def _benchmark_node(self, node, model: str):
         try:
-            return self.agents.benchmark(node.name, model, self.spec.repeats, node.tier)
+            return self.agents.benchmark(node.name, model, self.spec.repeats, node.tier, runtime=self.spec.runtime)
         except AgentError as exc:
             raise RunFailed(f"benchmark of {model} on {node.name}: {exc}") from None
 
-    def deploy(self, model: str, config: Configuration) -> None:
-        """Load each stage of the data path, relays included, downstream first (the device holds the input)."""
+    def deploy(self, model: str, config: Configuration, label: str = "", round_index: int = 0) -> None:
+        """Load each stage of the data path, relays included, downstream first (the device holds the input),
+        each compiled in the runtime its node's profile was timed in; records what each load compiled."""
         stages = plan_stages(config, self.routes)
         for index in range(len(stages) - 1, -1, -1):
             s = stages[index]
             nxt = stages[index + 1].node if index + 1 < len(stages) else None
-            self.agents.load(s.node, model, s.first_block, s.last_block, self.spec.seed, nxt)
+            runtime = self.runtime(model, s.node)
+            reply = self.agents.load(s.node, model, s.first_block, s.last_block, self.spec.seed, nxt,
+                                     runtime=runtime)
+            if not s.is_relay:
+                self.results.add_load(model, config.id, label, round_index, s.node, s.first_block, s.last_block,
+                                      runtime, reply)
 
     def probe_nodes(self, model: str, chosen: Chosen, round_index: int) -> None:
         """Probe the speed of every node that computes in the configuration, next to this round's requests."""
@@ -243,7 +264,7 @@ class _Run:
     def _measure_round(self, model: str, c: Chosen, position: int, round_index: int, per_round: int,
                        done: dict[str, int], applied: set[int]) -> bool:
         spec, results = self.spec, self.results
-        self.deploy(model, c.config)
+        self.deploy(model, c.config, c.label, round_index)
         if spec.warmup_requests and round_index == 1:  # later rounds find kernels and connections warm
             self.agents.drive(self.device, spec.warmup_requests, spec.request_timeout_s)
         if spec.speed_probe_passes:

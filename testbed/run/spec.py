@@ -5,6 +5,7 @@ name: wifi-mobilenetv2
 topology: ../topologies/three-tier-wifi.yaml
 models: [mobilenetv2]
 repeats: 5                # scission benchmark repeats, in place on every node
+runtime: auto             # what the profiles are timed in and the agents serve with (scission.runtimes)
 requests: 20              # measured inference requests per configuration (after warm-up)
 rounds: 5                 # interleave: every configuration gets requests/rounds requests per round
 top_k: 3                  # best predicted configurations to measure ...
@@ -77,6 +78,9 @@ class ExperimentSpec(Strict):
     # default: the nodes share the host's vCPUs and caches, and on the 2-vCPU host a probe alone right
     # after a joint benchmark differed from it by 0.73-1.39x, which could not be told from the host's drift.
     parallel_benchmark: bool = False
+    # The runtime `scission benchmark --runtime` times the profiles in (auto: the fastest that matches eager,
+    # chosen on each node); every node then serves its stages in the runtime its own profile recorded.
+    runtime: str = "auto"
     source: Path | None = None  # the experiment file, when loaded from one
 
     @model_validator(mode="before")
@@ -126,6 +130,17 @@ class ExperimentSpec(Strict):
         if v > 100:
             raise ValueError(f"{v} must be at most 100")
         return v
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        from scission.errors import UnknownRuntime
+        from scission.runtimes import check_runtime
+
+        try:
+            return check_runtime(v)
+        except UnknownRuntime as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("request_timeout_s")
     @classmethod

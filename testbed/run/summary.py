@@ -1,8 +1,10 @@
 """The figures of a run (median relative error, Spearman, regret) and its markdown summary.
 
-Over the configurations of one (topology, model) that have a measured latency. With compute-speed probes
-(``predicted_adjusted_s``) the headline figures use the prediction rescaled to each node's speed next to
-the measurement; ``profile_only`` keeps the figures of the unadjusted one.
+Over the configurations of one (topology, model) that have a measured latency. The headline figures are
+those of the prediction a user has before measuring: the profiles benchmarked in place (``predicted_s``).
+With compute-speed probes, ``speed_adjusted`` keeps, beside them, the figures of the prediction rescaled to
+each node's speed next to the measurement (``predicted_adjusted_s``): a diagnostic of how much the nodes'
+speed drifted, never the headline, since nobody has those probes before deploying.
 """
 
 from __future__ import annotations
@@ -21,16 +23,22 @@ def _fmt(value: float | None, pct: bool = False) -> str:
 
 
 def figure_rows(summary: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Markdown rows (topology, model, configurations, prediction, error, Spearman, regret) of summaries,
-    with a profile-only row under each speed-adjusted one."""
+    """Markdown rows (topology, model, configurations, prediction, error, Spearman, regret) of summaries: the
+    headline (profile) row, with a speed-adjusted diagnostic row under it where the run probed speeds.
+
+    Summaries written before issue 13 headlined the speed-adjusted figures and kept ``profile_only`` beside
+    them; they are shown the same way (profile first)."""
     rows = []
     for s in summary:
-        rows.append(f"| {s['topology']} | {s['model']} | {s['configurations']} | {s.get('prediction', 'n/a')} | "
-                    f"{_fmt(s['median_rel_error'], True)} | {_fmt(s['spearman'])} | {_fmt(s['regret'], True)} |")
-        if "profile_only" in s:
-            p = s["profile_only"]
-            rows.append(f"| | | | profile only | {_fmt(p['median_rel_error'], True)} | {_fmt(p['spearman'])} | "
-                        f"{_fmt(p['regret'], True)} |")
+        head, diagnostic = s, s.get("speed_adjusted")
+        if "profile_only" in s:  # an older summary: its top level is the speed-adjusted prediction
+            head, diagnostic = s["profile_only"], s
+        rows.append(f"| {s['topology']} | {s['model']} | {s['configurations']} | profile | "
+                    f"{_fmt(head['median_rel_error'], True)} | {_fmt(head['spearman'])} | "
+                    f"{_fmt(head['regret'], True)} |")
+        if diagnostic is not None:
+            rows.append(f"| | | | speed-adjusted (diagnostic) | {_fmt(diagnostic['median_rel_error'], True)} | "
+                        f"{_fmt(diagnostic['spearman'])} | {_fmt(diagnostic['regret'], True)} |")
     return rows
 
 
@@ -53,12 +61,11 @@ def summarise(configs: pd.DataFrame) -> dict[str, Any]:
     if len(done) == 0:
         return {"configurations": 0, "median_rel_error": None, "spearman": None, "regret": None}
     adjusted = "predicted_adjusted_s" in done.columns and done["predicted_adjusted_s"].notna().all()
-    out: dict[str, Any] = {"configurations": int(len(done)),
-                           "prediction": "speed-adjusted" if adjusted else "profile"}
-    out.update(_figures(done, "predicted_adjusted_s" if adjusted else "predicted_s"))
+    out: dict[str, Any] = {"configurations": int(len(done)), "prediction": "profile"}
+    out.update(_figures(done, "predicted_s"))
     out["measured_best"] = str(done.loc[done["measured_s"].idxmin(), "config"])
     if adjusted:
-        out["profile_only"] = _figures(done, "predicted_s")
+        out["speed_adjusted"] = _figures(done, "predicted_adjusted_s")
     return out
 
 
@@ -74,10 +81,11 @@ def render_markdown(name: str, topology: str, requests: int, repeats: int, summa
              "| topology | model | configurations | prediction | median rel. error | Spearman | regret |",
              "|---|---|---|---|---|---|---|"]
     lines += figure_rows(summary)
-    if any("profile_only" in s for s in summary):
-        lines += ["", "Speed-adjusted: each computing node's share of the prediction is scaled by the median, over "
-                  "the compute-speed probes taken next to the measurements, of probe / the median chained pass "
-                  "of its benchmark (`speeds.parquet`)."]
+    lines += ["", "Profile: the prediction from the profiles benchmarked in place, before any request (the headline)."]
+    if any("speed_adjusted" in s for s in summary):
+        lines += ["Speed-adjusted (a diagnostic, not a prediction anyone has before measuring): each computing "
+                  "node's share is scaled by the median, over the compute-speed probes taken next to the "
+                  "measurements, of probe / the whole pass of its benchmark (`speeds.parquet`)."]
     for model, frame in configs.items():
         lines += ["", f"## {model}", "",
                   "| label | configuration | predicted (s) | speed-adjusted (s) | measured median (s) | ok | failed |",
