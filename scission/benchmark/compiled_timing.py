@@ -36,8 +36,6 @@ that path pays one call per block per pass.
 from __future__ import annotations
 
 import gc
-import math
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
