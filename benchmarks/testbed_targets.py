@@ -199,14 +199,14 @@ def main() -> None:
         if "error" in c:
             md.append(f"compare failed: {c['error']}")
         else:
-            md += ["| configuration | measured mean (s) | simulated (s) | sim error | predicted (s) | profile only (s) |"
+            md += ["| configuration | measured mean (s) | simulated (s) | sim error | predicted (s) | speed-adjusted (s) |"
                    " speed factors |", "|---|---|---|---|---|---|---|"]
             for row in c["rows"]:
                 within += bool(row["within_15pct"])
                 total += 1
                 md.append(f"| `{row['config']}` | {row['measured_s']:.4f} | {row['simulated_s']:.4f} | "
                           f"{row['sim_error_pct']:+.1f}% | {row['predicted_s']:.4f} | "
-                          f"{row.get('predicted_profile_s', row['predicted_s']):.4f} | {row.get('speed_factors') or '-'} |")
+                          f"{row.get('predicted_adjusted_s', row['predicted_s']):.4f} | {row.get('speed_factors') or '-'} |")
         md.append("")
     md.append(f"Simulated within ±15% of measured: {within}/{total} configurations.")
     md.append("")

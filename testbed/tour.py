@@ -317,7 +317,8 @@ def _write_report(out: Path, ctx: dict) -> Path:
         steps.append("<b>measure</b>: <code>testbed run</code> deploys each configuration on the emulated tiers "
                      "(Docker containers with CPU limits, tc-shaped links) and times real split inference")
         steps.append("<b>compare</b>: <code>testbed compare</code> simulates each measured configuration with the "
-                     "run's probes, profiles and node speeds; the predicted column is speed-adjusted")
+                     "run's probes, profiles and node speeds; the predicted column is scission's prediction from the "
+                     "profiles benchmarked in place, before any request")
     parts.append("<h2>What was done</h2><ol>" + "".join(f"<li>{s}</li>" for s in steps) + "</ol>")
     parts.append("<h2>Predicted, simulated and measured, side by side</h2>"
                  "<p class=meta>mean latency per request, result back at the device; one row per configuration id "

@@ -202,7 +202,7 @@ def test_speed_probes_slow_the_probed_node_in_every_configuration(tmp_path):
                   for r, f in enumerate(factors, 1)]).to_parquet(run / "speeds.parquet")
     table = compare_run(run, seeds=(1,)).set_index("config")
     assert not plain.loc["c-device", "within_15pct"] and table.loc["c-device", "within_15pct"]
-    assert table.loc["c-device", "predicted_s"] == 0.9 and table.loc["c-device", "predicted_profile_s"] == 0.6
+    assert table.loc["c-device", "predicted_s"] == 0.6 and table.loc["c-device", "predicted_adjusted_s"] == 0.9
     assert json.loads(table.loc["c-device", "speed_factors"]) == {"device": 1.5}
     # c-split's device block (0.1 s) is slowed too: about 0.05 s more than without probes
     extra = table.loc["c-split", "simulated_s"] - plain.loc["c-split", "simulated_s"]
