@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -238,7 +239,16 @@ def list_nodes(topology: str | None = None) -> list[ContainerInfo]:
     """Every emulator container (of one topology, or of all), found by label."""
     label = f"{LABEL_TOPOLOGY}={topology}" if topology else LABEL_TOPOLOGY
     with _translated("listing emulator containers"):
-        containers = _client().containers.list(all=True, filters={"label": label})
+        # docker-py inspects each listed container; one removed in between (a down, a Ctrl-C) is NotFound:
+        # list again rather than fail.
+        for attempt in range(5):
+            try:
+                containers = _client().containers.list(all=True, filters={"label": label})
+                break
+            except docker.errors.NotFound:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05)
     out = []
     for c in containers:
         try:

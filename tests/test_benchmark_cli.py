@@ -168,7 +168,8 @@ def test_mobilenetv2_profile_feeds_predict(tmp_path, legacy_dir):
     out_dir, plots, photo = tmp_path / "profiles", tmp_path / "plots", tmp_path / "photo.jpg"
     Image.new("RGB", (640, 480), color=(200, 120, 40)).save(photo)
     out = scission("benchmark", "--tier", "device", "--name", "t", "--model", "mobilenetv2", "--repeats", "2",
-                   "--out", str(out_dir), "--json", "--plot", str(plots), "--input", str(photo))
+                   "--out", str(out_dir), "--json", "--plot", str(plots), "--input", str(photo),
+                   "--runtime", "tf-function")  # auto's conversions are tested in test_benchmark_compiled.py
     assert out.returncode == 0, out.stderr
     (summary,) = json.loads(out.stdout)
     assert SUMMARY_KEYS <= set(summary) and all(BLOCK_KEYS <= set(b) for b in summary["blocks"])
@@ -229,7 +230,7 @@ def test_application_loads_local_weights(tmp_path):
     weights = tmp_path / "mnv2.weights.h5"
     keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3)).save_weights(weights)
     out = scission("benchmark", "--tier", "device", "--name", "t", "--model", "mobilenetv2", "--weights",
-                   str(weights), "--repeats", "1", "--out", str(tmp_path / "out"))
+                   str(weights), "--repeats", "1", "--out", str(tmp_path / "out"), "--runtime", "tf-function")
     assert out.returncode == 0, out.stderr
     assert "mobilenetv2:" in out.stdout and "Σ blocks / whole" in out.stdout
     run = read_profile(tmp_path / "out" / "device-t.scission").models["mobilenetv2"].run

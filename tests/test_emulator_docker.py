@@ -360,11 +360,16 @@ def test_ctrl_c_during_cli_up_leaves_nothing(image, tmp_path):
         [sys.executable, "-m", "emulator.cli", "up", str(path), "--image", image],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not docker_backend.list_nodes(name) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while not docker_backend.list_nodes(name) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:  # a failure above must not leave the CLI running into later tests
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["emulator: interrupted"]
     assert _leftovers(name) == NOTHING
