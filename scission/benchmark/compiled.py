@@ -124,8 +124,8 @@ def _quiet_converters():
 # Converting needs many copies of the weights: LiteRT's converter peaked at 17.2 GB for vgg16's 553 MB of
 # float32 weights (1.9 GB before), about 28x; tf2onnx took over 200 s on it without finishing. A range
 # whose estimate exceeds half the memory free now is not converted (it would take the node down with it).
-# The converters also have a footprint of their own: mobilenetv2's 14 MB of weights raised the peak by
-# 930 MB in tf2onnx and 540 MB in LiteRT, and the factor alone let a 2 GB node be killed mid-benchmark.
+# The converters also have a footprint of their own (benchmarks/results/conversion_memory.md): mobilenetv2's 14 MB raised the peak by
+# 946 MB in tf2onnx and 544 MB in LiteRT, and the factor alone let a 2 GB node be killed mid-benchmark.
 CONVERT_MEMORY_FACTOR = 32
 CONVERT_FIXED_BYTES = 1_000_000_000
 
